@@ -1,0 +1,159 @@
+package tokens
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Claims are the registered claims authgate checks plus the identity claims it maps.
+// Unknown claims are ignored; the raw payload is not retained so a cached entry stays small.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  Audience
+	Expiry    NumericDate
+	NotBefore NumericDate
+	IssuedAt  NumericDate
+	SessionID string
+	Nonce     string
+	// AuthorizedParty is "azp"; Authentik and Hydra set it to the client id.
+	AuthorizedParty string
+
+	Email          string
+	Name           string
+	Username       string
+	OrganizationID string
+	Groups         []string
+
+	// Events is present only in logout tokens (OIDC Back-Channel Logout §2.4);
+	// a token carrying it is never accepted as an access token.
+	Events json.RawMessage
+}
+
+// claimsJSON mirrors Claims with the time claims as raw numbers so that
+// NumericDate's strict parsing decides what a valid date is.
+type claimsJSON struct {
+	Issuer          string          `json:"iss"`
+	Subject         string          `json:"sub"`
+	Audience        Audience        `json:"aud"`
+	Expiry          NumericDate     `json:"exp"`
+	NotBefore       NumericDate     `json:"nbf"`
+	IssuedAt        NumericDate     `json:"iat"`
+	SessionID       string          `json:"sid"`
+	Nonce           string          `json:"nonce"`
+	AuthorizedParty string          `json:"azp"`
+	Email           string          `json:"email"`
+	Name            string          `json:"name"`
+	Username        string          `json:"preferred_username"`
+	OrganizationID  string          `json:"organizationId"`
+	Groups          stringList      `json:"groups"`
+	Events          json.RawMessage `json:"events"`
+}
+
+func parseClaims(payload []byte) (*Claims, error) {
+	var cj claimsJSON
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&cj); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: claims: trailing data", ErrMalformed)
+	}
+	return &Claims{
+		Issuer: cj.Issuer, Subject: cj.Subject, Audience: cj.Audience,
+		Expiry: cj.Expiry, NotBefore: cj.NotBefore, IssuedAt: cj.IssuedAt,
+		SessionID: cj.SessionID, Nonce: cj.Nonce, AuthorizedParty: cj.AuthorizedParty,
+		Email: cj.Email, Name: cj.Name, Username: cj.Username,
+		OrganizationID: cj.OrganizationID, Groups: []string(cj.Groups), Events: cj.Events,
+	}, nil
+}
+
+// Audience accepts both forms RFC 7519 §4.1.3 allows: a single string (Authentik)
+// or an array of strings (Hydra, Keycloak).
+type Audience []string
+
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*a = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = Audience{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("aud: %w", err)
+	}
+	*a = list
+	return nil
+}
+
+// Contains reports whether aud names the client exactly.
+func (a Audience) Contains(client string) bool {
+	for _, v := range a {
+		if v == client {
+			return true
+		}
+	}
+	return false
+}
+
+// stringList accepts a list of strings or a single string (some providers emit
+// "groups": "admins" for a user in one group).
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*l = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*l = stringList{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("groups: %w", err)
+	}
+	*l = list
+	return nil
+}
+
+// NumericDate is RFC 7519 §2 "NumericDate": seconds since the epoch, possibly
+// fractional. The zero value means the claim was absent.
+type NumericDate struct {
+	time.Time
+	Set bool
+}
+
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var f json.Number
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("numeric date: %w", err)
+	}
+	v, err := f.Float64()
+	// Reject values time.Unix would wrap: a year-292-billion exp must not
+	// overflow into the past or, worse, into "never expires".
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1<<40 {
+		return fmt.Errorf("numeric date: out of range")
+	}
+	sec, frac := math.Modf(v)
+	d.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	d.Set = true
+	return nil
+}

@@ -1,0 +1,265 @@
+package tokens
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// DefaultAlgorithms are the asymmetric algorithms accepted when none are configured.
+var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Config is what a token must satisfy.
+type Config struct {
+	// Issuer must equal "iss" exactly (Authentik keeps a trailing slash; so must this).
+	Issuer string
+	// ClientID must be contained in "aud".
+	ClientID string
+	// Algorithms allowed in the JOSE header; default DefaultAlgorithms.
+	Algorithms []string
+	// HS256Secret, when set, additionally allows HS256 keyed with this secret
+	// (Authentik signs with the client secret when a provider has no signing key).
+	// It is never used for any other algorithm and never comes from the JWKS.
+	HS256Secret []byte
+	// Leeway for exp/nbf/iat; capped at 60 s.
+	Leeway time.Duration
+	// MaxTokenBytes rejects larger tokens before any decoding (default 16 KiB).
+	MaxTokenBytes int
+	// CacheEntries bounds the verified-token cache (default 100000); negative
+	// disables it so the uncached path can be measured.
+	CacheEntries int
+	Now          func() time.Time
+}
+
+// Verifier checks JWT access tokens (and ID tokens) against a KeySet.
+type Verifier struct {
+	cfg     Config
+	keys    *KeySet
+	allowed map[string]bool
+	cache   *cache // nil when disabled
+}
+
+// NewVerifier returns a verifier. keys may be nil only when HS256 is the sole algorithm.
+func NewVerifier(cfg Config, keys *KeySet) *Verifier {
+	if cfg.Leeway > 60*time.Second {
+		cfg.Leeway = 60 * time.Second
+	}
+	if cfg.MaxTokenBytes <= 0 {
+		cfg.MaxTokenBytes = 16 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	algs := cfg.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	allowed := make(map[string]bool, len(algs)+1)
+	for _, a := range algs {
+		// HMAC and "none" are never allowed through the list; HS256 only via HS256Secret.
+		if strings.HasPrefix(a, "HS") || strings.EqualFold(a, "none") {
+			continue
+		}
+		allowed[a] = true
+	}
+	if len(cfg.HS256Secret) > 0 {
+		allowed["HS256"] = true
+	}
+	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed}
+	switch {
+	case cfg.CacheEntries == 0:
+		v.cache = newCache(100_000)
+	case cfg.CacheEntries > 0:
+		v.cache = newCache(cfg.CacheEntries)
+	}
+	return v
+}
+
+// Issuer returns the issuer tokens must carry.
+func (v *Verifier) Issuer() string { return v.cfg.Issuer }
+
+type header struct {
+	Alg  string          `json:"alg"`
+	Kid  string          `json:"kid"`
+	Typ  string          `json:"typ"`
+	Crit json.RawMessage `json:"crit"`
+	Jku  json.RawMessage `json:"jku"`
+	X5u  json.RawMessage `json:"x5u"`
+	Jwk  json.RawMessage `json:"jwk"`
+	X5c  json.RawMessage `json:"x5c"`
+	B64  json.RawMessage `json:"b64"`
+}
+
+// Verify checks raw and returns its claims, which the caller must not modify
+// (they may be shared with the cache). It reads in the order of RFC 7519 §7.2
+// and RFC 8725: bound the size, parse, refuse dangerous headers, pick the
+// algorithm from an allow-list, verify exactly one signature with a key of the
+// matching type, then check iss, aud, exp, nbf and iat. Claims are checked only
+// after the signature, so nothing unauthenticated decides anything.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) > v.cfg.MaxTokenBytes {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+	}
+	if v.cache == nil {
+		return v.verify(ctx, raw)
+	}
+	key := sha256.Sum256([]byte(raw))
+	if c, ok := v.cache.get(key); ok {
+		// The signature was verified when the entry was made; every claim rule
+		// still runs, so an entry outliving its exp is refused, not trusted.
+		if err := v.checkClaims(c); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	c, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(key, c, v.cfg.Now())
+	return c, nil
+}
+
+// verify does the full check without the cache.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
+	payload, err := v.VerifySignature(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := parseClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkClaims(claims); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// VerifySignature checks only the JOSE layer (size, headers, algorithm, key,
+// signature) and returns the payload. It makes the Verifier a go-oidc KeySet, so
+// ID tokens are verified by go-oidc against the same rate-limited keys.
+func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	if len(raw) > v.cfg.MaxTokenBytes {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+	}
+	// Compact serialization only: exactly two dots, so JSON serialization (with
+	// several signatures or unprotected headers) never reaches the parser.
+	first := strings.IndexByte(raw, '.')
+	last := strings.LastIndexByte(raw, '.')
+	if first <= 0 || last == first || last == len(raw)-1 || strings.IndexByte(raw[first+1:last], '.') >= 0 {
+		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	hdrB64, payB64, sigB64 := raw[:first], raw[first+1:last], raw[last+1:]
+
+	hdrJSON, err := base64.RawURLEncoding.DecodeString(hdrB64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header encoding", ErrMalformed)
+	}
+	var h header
+	if err := json.Unmarshal(hdrJSON, &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	// RFC 7515 §4.1.11: a "crit" we do not understand must be rejected; we
+	// understand none. "b64" (RFC 7797) changes what is signed; refuse it.
+	if len(h.Crit) > 0 || len(h.B64) > 0 {
+		return nil, fmt.Errorf("%w: crit/b64", ErrHeader)
+	}
+	// RFC 8725 §3.10: keys named or embedded by the token itself (jku, x5u, jwk,
+	// x5c) would let the attacker choose the key. They are never fetched or used;
+	// a token that carries them is refused outright rather than silently trusted.
+	if len(h.Jku) > 0 || len(h.X5u) > 0 || len(h.Jwk) > 0 || len(h.X5c) > 0 {
+		return nil, fmt.Errorf("%w: embedded or remote key reference", ErrHeader)
+	}
+	if !v.allowed[h.Alg] {
+		// Covers "none" in every spelling: it is never in the allow-list.
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, truncate(h.Alg, 16))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(sigB64)
+	if err != nil || len(sig) == 0 {
+		return nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(payB64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
+	}
+	signingInput := []byte(raw[:last])
+
+	if err := v.verifySignature(ctx, h, signingInput, sig); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+func (v *Verifier) verifySignature(ctx context.Context, h header, signingInput, sig []byte) error {
+	if h.Alg == "HS256" {
+		mac := hmac.New(sha256.New, v.cfg.HS256Secret)
+		mac.Write(signingInput)
+		if !hmac.Equal(mac.Sum(nil), sig) {
+			return fmt.Errorf("%w: hs256", ErrSignature)
+		}
+		return nil
+	}
+	if v.keys == nil {
+		return fmt.Errorf("%w: no key set configured", ErrKeySet)
+	}
+	cands, err := v.keys.candidates(ctx, h.Kid, h.Alg)
+	if err != nil {
+		return err
+	}
+	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(h.Alg))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrAlgorithm, err)
+	}
+	// Without a kid, try every key of the right type (OIDC Core §10.1 allows the
+	// kid to be absent when the choice is unambiguous; trying each is equivalent
+	// and still only accepts the provider's own keys).
+	for _, c := range cands {
+		if verifier.Verify(signingInput, sig, c.key) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrSignature, h.Alg)
+}
+
+// checkClaims applies the claim rules; it is also run on every cache hit.
+func (v *Verifier) checkClaims(c *Claims) error {
+	if c.Issuer != v.cfg.Issuer {
+		return fmt.Errorf("%w: %q", ErrIssuer, truncate(c.Issuer, 128))
+	}
+	if !c.Audience.Contains(v.cfg.ClientID) {
+		return fmt.Errorf("%w", ErrAudience)
+	}
+	if c.Subject == "" {
+		return fmt.Errorf("%w: missing sub", ErrClaims)
+	}
+	if len(c.Events) > 0 {
+		// A logout token (or any event token) is not an access token.
+		return fmt.Errorf("%w: event token", ErrClaims)
+	}
+	return v.checkTimes(c, v.cfg.Now())
+}
+
+func (v *Verifier) checkTimes(c *Claims, now time.Time) error {
+	if !c.Expiry.Set {
+		return fmt.Errorf("%w: missing exp", ErrClaims)
+	}
+	if !now.Before(c.Expiry.Add(v.cfg.Leeway)) {
+		return fmt.Errorf("%w: at %s", ErrExpired, c.Expiry.UTC().Format(time.RFC3339))
+	}
+	if c.NotBefore.Set && now.Add(v.cfg.Leeway).Before(c.NotBefore.Time) {
+		return fmt.Errorf("%w: nbf", ErrNotYetValid)
+	}
+	if c.IssuedAt.Set && now.Add(v.cfg.Leeway).Before(c.IssuedAt.Time) {
+		return fmt.Errorf("%w: iat in the future", ErrNotYetValid)
+	}
+	return nil
+}
