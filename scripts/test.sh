@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# authgate's whole test suite, as CI runs it: installs the real servers the
+# tests use, builds the pinned test tools (cached), vets, runs every test
+# (unit, store suite on memory and real Redis, end-to-end against Ory Hydra),
+# then each fuzz target briefly.
+#
+#   scripts/test.sh                 # everything
+#   FUZZTIME=2m scripts/test.sh     # longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+scripts/build-tools.sh
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== fuzz (${FUZZTIME:=10s} each)"
+# Every Fuzz* function in the module, one at a time (go test -fuzz takes one).
+grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./tools/' | while read -r f; do
+	pkg="./$(dirname "${f#./}")"
+	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+		echo "-- $pkg $fn"
+		go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/authgate-fuzz.log 2>&1 || { cat /tmp/authgate-fuzz.log; exit 1; }
+		tail -n 1 /tmp/authgate-fuzz.log
+	done
+done
+echo "== all tests passed"
