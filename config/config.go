@@ -75,6 +75,9 @@ type Config struct {
 	PublicRoutes   []string
 	RouteRules     []RouteRule
 	TrustedProxies []netip.Prefix
+	// RedirectHosts are the hosts absolute return URLs may name (always
+	// including the api_url host).
+	RedirectHosts []string
 
 	AllowHS256             bool
 	TokenCacheEntries      int
@@ -183,6 +186,7 @@ func Load(src Source) (*Config, error) {
 	c.RoleRules = r.roleRules("role_rules")
 	c.RouteRules = r.routeRules("route_rules")
 	c.TrustedProxies = r.prefixes("trusted_proxies")
+	c.RedirectHosts = r.list("allowed_redirect_hosts")
 	if s := r.str("cookie_secret"); s != "" {
 		c.CookieSecret = []byte(s)
 	}

@@ -82,6 +82,7 @@ func (c *Config) derive(r reader) []string {
 			add("api_url", "%v", err)
 		} else {
 			c.APIURL = u
+			c.RedirectHosts = append([]string{u.Host}, c.RedirectHosts...)
 			c.AuthPrefix = strings.TrimRight(u.Path, "/") + "/auth"
 			c.RedirectURL = apiURL + "/auth/callback"
 			if c.Production && u.Scheme != "https" {

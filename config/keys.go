@@ -54,6 +54,7 @@ var keys = []key{
 	{Name: "default_role", Env: []string{"AUTHGATE_DEFAULT_ROLE"}, Default: "user", Help: "Role of users no rule matches."},
 	{Name: "public_routes", Env: []string{"AUTHGATE_PUBLIC_ROUTES"}, Default: []string{}, Help: "Paths served without authentication (comma separated). \"/x\" matches exactly; \"/x/\" matches the subtree. Matched on the cleaned, decoded path."},
 	{Name: "route_rules", Env: []string{"AUTHGATE_ROUTE_RULES"}, Help: "Per-route requirements. Env/flag form: \"/admin/=role:admin;/support/=group:ecosire-support|role:admin\" (any listed role or group passes). Unmatched routes need only a valid login."},
+	{Name: "allowed_redirect_hosts", Env: []string{"AUTHGATE_ALLOWED_REDIRECT_HOSTS"}, Default: []string{}, Help: "Hosts that absolute return URLs may point at (multi-app SSO): \"app.example.com\" exactly, \".example.com\" any sub-domain at a dot boundary. The api_url host is always allowed."},
 	{Name: "trusted_proxies", Env: []string{"AUTHGATE_TRUSTED_PROXIES"}, Default: []string{"127.0.0.0/8", "::1/128"}, Help: "CIDRs whose X-Forwarded-*/X-Original-*/Forwarded headers are believed."},
 	{Name: "allow_hs256", Env: []string{"AUTHGATE_ALLOW_HS256"}, Default: false, Help: "Accept HS256 tokens keyed with the client secret (Authentik providers without a signing key). Off by default."},
 	{Name: "post_logout_redirect_url", Env: []string{"AUTHGATE_POST_LOGOUT_REDIRECT_URL"}, Help: "Sent to the provider's end_session_endpoint. Default: frontend_url, else api_url."},

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/authgate/authgate/redirect"
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
 )
@@ -33,8 +32,9 @@ const completeJS = `"use strict";
   var params = new URLSearchParams(window.location.search);
   var code = params.get("exchange");
   var rd = body.getAttribute("data-rd") || "/";
-  // Defence in depth: the server already validated rd; never leave the site.
-  if (rd.charAt(0) !== "/" || rd.charAt(1) === "/" || rd.charAt(1) === "\\") { rd = "/"; }
+  // The server validated rd (a same-site path or an allowed host); refuse
+  // anything else as defence in depth.
+  if (!/^(\/(?![\/\\])|https?:\/\/[A-Za-z0-9.-]+(:[0-9]+)?\/)/.test(rd)) { rd = "/"; }
   window.history.replaceState(null, "", window.location.pathname);
   var status = document.getElementById("status");
   function failed() {
@@ -61,7 +61,7 @@ func (f *Flow) complete(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	rd := redirect.OrDefault(r.URL.Query().Get("rd"), "/")
+	rd := f.returnTarget(r.URL.Query().Get("rd"), "/")
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

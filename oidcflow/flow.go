@@ -22,6 +22,7 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/redirect"
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/tokens"
@@ -74,6 +75,7 @@ type Flow struct {
 	refreshes singleflight.Group
 	mux       *http.ServeMux
 	origins   []string
+	returns   redirect.Validator
 }
 
 // New builds the flow.
@@ -109,6 +111,7 @@ func New(o Options) *Flow {
 			AuthStyle: oauth2.AuthStyleInHeader,
 		},
 	}
+	f.returns = redirect.Validator{AllowedHosts: o.Config.RedirectHosts, AllowHTTP: o.Config.APIURL.Scheme == "http"}
 	f.origins = []string{origin(o.Config.APIURL.String())}
 	if o.Config.FrontendURL != "" {
 		f.origins = append(f.origins, origin(o.Config.FrontendURL))
@@ -195,6 +198,19 @@ func origin(u string) string {
 		return ""
 	}
 	return p.Scheme + "://" + p.Host
+}
+
+// returnTarget validates a return target: a same-site path, or an absolute
+// URL on an allowed host. Anything else yields def (or an error with strict).
+func (f *Flow) returnTarget(raw, def string) string {
+	if raw == "" {
+		return def
+	}
+	v, err := f.returns.Validate(raw)
+	if err != nil {
+		return def
+	}
+	return v
 }
 
 // randomToken returns n random bytes, base64url without padding.

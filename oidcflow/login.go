@@ -10,7 +10,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/authgate/authgate/redirect"
 	"github.com/authgate/authgate/store"
 )
 
@@ -52,7 +51,7 @@ func (f *Flow) login(w http.ResponseWriter, r *http.Request) {
 	}
 	rd := "/"
 	if raw := r.URL.Query().Get("rd"); raw != "" {
-		v, err := redirect.Path(raw)
+		v, err := f.returns.Validate(raw)
 		if err != nil {
 			f.fail(w, r, http.StatusBadRequest, "invalid_redirect", err)
 			return

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/authgate/authgate/redirect"
 	"github.com/authgate/authgate/respond"
 )
 
@@ -34,7 +33,7 @@ func (f *Flow) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nav := r.Method == http.MethodGet
-	rd := redirect.OrDefault(r.URL.Query().Get("rd"), "/")
+	rd := f.returnTarget(r.URL.Query().Get("rd"), "/")
 	toLogin := func(code string, status int, err error) {
 		f.log.InfoContext(r.Context(), "refresh failed", "error_code", code, "cause", err.Error())
 		if nav {

@@ -92,7 +92,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.headers.strip(r.Header)
 
 	if p := r.URL.Path; p == h.cfg.AuthPrefix || strings.HasPrefix(p, h.cfg.AuthPrefix+"/") {
-		h.auth.ServeHTTP(w, r)
+		switch rest := p[len(h.cfg.AuthPrefix):]; {
+		case rest == "/verify":
+			h.forwardAuth(w, r, Nginx)
+		case rest == "/forward":
+			h.forwardAuth(w, r, Traefik)
+		case rest == "/envoy" || strings.HasPrefix(rest, "/envoy/"):
+			h.forwardAuth(w, r, Envoy)
+		default:
+			h.auth.ServeHTTP(w, r)
+		}
 		return
 	}
 	if h.upstream == nil {

@@ -55,6 +55,15 @@ func writeDeny(w http.ResponseWriter, r *http.Request, d Decision, login Login, 
 			http.Redirect(w, r, target, status)
 			return
 		}
+		if !redirect && isNavigation(r) {
+			// Nginx cannot pass a redirect through auth_request; its config
+			// turns this header into one (see deploy/nginx).
+			target := loginURL
+			if d.Expired {
+				target = login.Refresh(rd)
+			}
+			w.Header().Set("X-Auth-Redirect", target)
+		}
 		challenge := `Bearer realm="authgate"`
 		if d.Reason != "no_token" {
 			challenge += `, error="invalid_token"`

@@ -88,4 +88,3 @@ func healthcheck(ctx context.Context, args []string, env func(string) (string, b
 	}
 	return 0
 }
-
