@@ -82,6 +82,7 @@ type Config struct {
 	AllowHS256             bool
 	TokenCacheEntries      int
 	JWKSMinRefetchInterval time.Duration
+	TokenLeeway            time.Duration
 
 	LogLevel, LogFormat string
 }
@@ -181,6 +182,7 @@ func Load(src Source) (*Config, error) {
 	c.AllowHS256 = r.boolean("allow_hs256")
 	c.TokenCacheEntries = r.integer("token_cache_entries")
 	c.JWKSMinRefetchInterval = r.duration("jwks_min_refetch_interval")
+	c.TokenLeeway = r.duration("token_leeway")
 	c.LogLevel = r.str("log_level")
 	c.LogFormat = r.str("log_format")
 	c.RoleRules = r.roleRules("role_rules")

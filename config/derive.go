@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // derive checks cross-key rules and computes derived values. Each problem names
@@ -162,6 +163,9 @@ func (c *Config) derive(r reader) []string {
 	case "json", "text":
 	default:
 		add("log_format", "must be json or text")
+	}
+	if c.TokenLeeway > 60*time.Second {
+		add("token_leeway", "must be at most 60s")
 	}
 	if c.JWKSMinRefetchInterval > 0 && c.JWKSMinRefetchInterval < 1e9 {
 		add("jwks_min_refetch_interval", "must be at least 1s")

@@ -60,6 +60,7 @@ var keys = []key{
 	{Name: "post_logout_redirect_url", Env: []string{"AUTHGATE_POST_LOGOUT_REDIRECT_URL"}, Help: "Sent to the provider's end_session_endpoint. Default: frontend_url, else api_url."},
 	{Name: "pass_auth_cookies", Env: []string{"AUTHGATE_PASS_AUTH_COOKIES"}, Default: false, Help: "Forward authgate's own cookies to the upstream (off: they are removed)."},
 	{Name: "token_cache_entries", Env: []string{"AUTHGATE_TOKEN_CACHE_ENTRIES"}, Default: 100000, Help: "Verified-token cache size; -1 disables the cache."},
+	{Name: "token_leeway", Env: []string{"AUTHGATE_TOKEN_LEEWAY"}, Default: "30s", Help: "Clock-skew leeway for exp/nbf/iat (at most 60s)."},
 	{Name: "jwks_min_refetch_interval", Env: []string{"AUTHGATE_JWKS_MIN_REFETCH_INTERVAL"}, Default: "12s", Help: "Minimum time between JWKS refetches caused by unknown key ids."},
 	{Name: "log_level", Env: []string{"AUTHGATE_LOG_LEVEL"}, Default: "info", Help: "debug, info, warn or error."},
 	{Name: "log_format", Env: []string{"AUTHGATE_LOG_FORMAT"}, Default: "json", Help: "json or text."},
