@@ -1,15 +1,19 @@
 package oidcflow
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
 )
 
@@ -61,9 +65,24 @@ func (f *Flow) login(w http.ResponseWriter, r *http.Request) {
 	// The binding ties state and exchange code to this browser: a login
 	// started in one browser cannot be completed in another (login CSRF), and a
 	// leaked exchange code is useless elsewhere. Several tabs share one binding.
-	binding := f.binding(r)
-	if binding == "" {
-		binding = randomToken(bindingBytes)
+	m := f.mark(r)
+	if m.Binding == "" {
+		m.Binding = randomToken(bindingBytes)
+	}
+	binding := m.Binding
+	if f.countLogin(&m, rd) {
+		f.log.WarnContext(r.Context(), "login loop stopped", "error_code", "login_loop", "count", m.Count)
+		_ = f.setMark(w, m)
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'none'")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_ = loopPage.Execute(w, map[string]any{"Count": m.Count, "Retry": f.cfg.AuthPrefix + "/login?rd=" + url.QueryEscape(rd)})
+			return
+		}
+		respond.Error(w, http.StatusTooManyRequests, "login_loop")
+		return
 	}
 	state := randomToken(stateBytes)
 	nonce := randomToken(stateBytes)
@@ -78,7 +97,7 @@ func (f *Flow) login(w http.ResponseWriter, r *http.Request) {
 		f.storeFail(w, r, fmt.Errorf("save state: %w", err))
 		return
 	}
-	if err := f.setBinding(w, binding); err != nil {
+	if err := f.setMark(w, m); err != nil {
 		f.fail(w, r, http.StatusInternalServerError, "internal_error", err)
 		return
 	}
@@ -86,26 +105,76 @@ func (f *Flow) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, f.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
 }
 
-func (f *Flow) binding(r *http.Request) string {
-	v, ok := f.jar.Login.Read(r)
-	if !ok {
-		return ""
-	}
-	b, err := f.jar.Open(f.jar.Login, v)
-	if err != nil || !validRandom(string(b), bindingBytes) {
-		return ""
-	}
-	return string(b)
+// loginMark is the content of the login cookie: the browser binding, and how
+// often this browser started a login for the same target lately (to break
+// redirect loops, e.g. when the app's domain rejects authgate's cookies).
+type loginMark struct {
+	Binding string `json:"b"`
+	Target  string `json:"t"` // hash of the return target
+	Count   int    `json:"n"`
+	Since   int64  `json:"s"` // unix seconds of the first start in the window
 }
 
-func (f *Flow) setBinding(w http.ResponseWriter, binding string) error {
-	v, err := f.jar.Seal(f.jar.Login, binding, f.now().Add(StateTTL))
+// A browser that starts more than loopLimit logins for one target within
+// loopWindow is stopped with an explanation instead of bouncing forever.
+const (
+	loopLimit  = 5
+	loopWindow = 2 * time.Minute
+)
+
+func (f *Flow) mark(r *http.Request) loginMark {
+	v, ok := f.jar.Login.Read(r)
+	if !ok {
+		return loginMark{}
+	}
+	b, err := f.jar.Open(f.jar.Login, v)
+	if err != nil {
+		return loginMark{}
+	}
+	var m loginMark
+	if json.Unmarshal(b, &m) != nil || !validRandom(m.Binding, bindingBytes) {
+		return loginMark{}
+	}
+	return m
+}
+
+func (f *Flow) binding(r *http.Request) string { return f.mark(r).Binding }
+
+func (f *Flow) setMark(w http.ResponseWriter, m loginMark) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	v, err := f.jar.Seal(f.jar.Login, string(b), f.now().Add(StateTTL))
 	if err != nil {
 		return err
 	}
 	f.jar.Login.Set(w, v)
 	return nil
 }
+
+// countLogin updates the loop counter for target and reports whether the
+// browser is looping.
+func (f *Flow) countLogin(m *loginMark, target string) bool {
+	now := f.now()
+	t := hashHex(target)
+	if m.Target != t || now.Sub(time.Unix(m.Since, 0)) > loopWindow {
+		m.Target, m.Count, m.Since = t, 0, now.Unix()
+	}
+	m.Count++
+	return m.Count > loopLimit
+}
+
+var loopPage = template.Must(template.New("loop").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign-in loop stopped</title></head>
+<body><h1>Sign-in keeps starting over</h1>
+<p>You were sent to sign in {{.Count}} times in a row for the same page, so authgate stopped the loop.
+This usually means the browser does not keep authgate's session cookie for this site: the cookie
+domain does not cover this host, the site is reached over http while cookies are Secure, or
+cookies are blocked.</p>
+<p>Wait two minutes and <a href="{{.Retry}}">try again</a>, or ask the site's operator to check
+authgate's cookie_domain, api_url and allowed_redirect_hosts.</p></body></html>
+`))
 
 // callback finishes the provider round trip: GET /auth/callback?code&state.
 func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {

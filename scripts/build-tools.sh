@@ -19,7 +19,7 @@ TOOLS_DIR="${REPO_ROOT}/tools"
 # internal/testtools looks in the same place.
 BIN_DIR="${AUTHGATE_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/authgate/bin}"
 
-TOOLS=(hydra)
+TOOLS=(hydra caddy)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 
@@ -57,6 +57,25 @@ build_hydra() {
 		log "hydra ${version}: built in $((SECONDS - start))s"
 	fi
 	link_latest hydra "${versioned}"
+}
+
+build_caddy() {
+	local module=github.com/caddyserver/caddy/v2
+	local version
+	version="$(cd "${TOOLS_DIR}/caddy" && go list -m -f '{{.Version}}' "${module}")"
+	local versioned="caddy-${version}"
+	local out="${BIN_DIR}/${versioned}"
+	if [[ -x "${out}" ]]; then
+		log "caddy ${version}: ${out} already present, skipping"
+	else
+		log "caddy ${version}: building ${out} (takes minutes)"
+		local start=${SECONDS}
+		(cd "${TOOLS_DIR}/caddy" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+			-o "${out}.tmp" "${module}/cmd/caddy")
+		mv -f "${out}.tmp" "${out}"
+		log "caddy ${version}: built in $((SECONDS - start))s"
+	fi
+	link_latest caddy "${versioned}"
 }
 
 main() {
