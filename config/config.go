@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -207,7 +208,13 @@ func mergeFile(v *viper.Viper, path string) error {
 	}
 	var top map[string]any
 	if err := yaml.Unmarshal(data, &top); err != nil {
-		return fmt.Errorf("config file %s: not valid YAML: %v", path, err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// yaml's type errors quote the start of the offending value: when
+			// --config points at a secret file by mistake, that is the secret.
+			return fmt.Errorf("config file %s: must be a YAML mapping of settings (key: value)", path)
+		}
+		return fmt.Errorf("config file %s: not valid YAML: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
 	var unknown []string
 	for name := range top {

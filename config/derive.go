@@ -30,8 +30,10 @@ func (c *Config) derive(r reader) []string {
 		if slug == "" {
 			slug = c.ClientID
 		}
-		if slug == "" || strings.ContainsAny(slug, "/?#% ") {
-			add("authentik_app_slug", "must be a plain slug")
+		// An empty slug means client_id is missing too; that problem is
+		// reported once, under client_id.
+		if slug != "" && strings.ContainsAny(slug, "/?#% ") {
+			add("authentik_app_slug", "must be a plain slug (the default is client_id)")
 		}
 		c.Authentik = true
 		// Authentik keeps the trailing slash in its issuer; tokens carry it.

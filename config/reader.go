@@ -124,7 +124,8 @@ func (r *reader) roleRules(name string) []identity.RoleRule {
 			return append([]identity.RoleRule(nil), identity.DefaultRules...)
 		}
 		for _, pair := range strings.Split(x, ",") {
-			g, role, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			g, role, ok := strings.Cut(pair, "=")
+			g, role = strings.TrimSpace(g), strings.TrimSpace(role)
 			if !ok || g == "" || role == "" {
 				r.bad(name, "%q is not group=role", pair)
 				continue
@@ -164,19 +165,26 @@ func (r *reader) routeRules(name string) []RouteRule {
 				r.bad(name, "%q is not prefix=role:x|group:y", spec)
 				continue
 			}
-			rule := RouteRule{Prefix: prefix}
+			rule, valid := RouteRule{Prefix: strings.TrimSpace(prefix)}, true
 			for _, req := range strings.Split(reqs, "|") {
 				kind, v, _ := strings.Cut(req, ":")
-				switch kind {
-				case "role":
-					rule.Roles = append(rule.Roles, v)
-				case "group":
-					rule.Groups = append(rule.Groups, v)
-				default:
+				kind, v = strings.TrimSpace(kind), strings.TrimSpace(v)
+				switch {
+				case v == "" || (kind != "role" && kind != "group"):
+					// An empty name would make a rule nobody (or, in a
+					// matcher that treats "" as absent, everybody) satisfies.
 					r.bad(name, "%q: requirement must be role:NAME or group:NAME", req)
+					valid = false
+				case kind == "role":
+					rule.Roles = append(rule.Roles, v)
+				default:
+					rule.Groups = append(rule.Groups, v)
 				}
 			}
-			rules = append(rules, rule)
+			// A rule with a bad requirement is reported once and dropped; Load fails anyway.
+			if valid {
+				rules = append(rules, rule)
+			}
 		}
 	case []any:
 		for _, e := range x {
@@ -185,15 +193,25 @@ func (r *reader) routeRules(name string) []RouteRule {
 				r.bad(name, "each entry must be a map with prefix, roles, groups")
 				continue
 			}
-			rule := RouteRule{}
+			rule, valid := RouteRule{}, true
 			for k, v := range m {
 				switch k {
 				case "prefix":
 					rule.Prefix, _ = v.(string)
 				case "roles", "groups":
-					items, _ := v.([]any)
+					items, ok := v.([]any)
+					if !ok {
+						r.bad(name, "%s must be a list of names", k)
+						valid = false
+						continue
+					}
 					for _, it := range items {
-						s, _ := it.(string)
+						s, ok := it.(string)
+						if s = strings.TrimSpace(s); !ok || s == "" {
+							r.bad(name, "%s must be a list of non-empty names", k)
+							valid = false
+							break
+						}
 						if k == "roles" {
 							rule.Roles = append(rule.Roles, s)
 						} else {
@@ -202,9 +220,13 @@ func (r *reader) routeRules(name string) []RouteRule {
 					}
 				default:
 					r.bad(name, "unknown field %q", k)
+					valid = false
 				}
 			}
-			rules = append(rules, rule)
+			// A rule with a bad field is reported once and dropped; Load fails anyway.
+			if valid {
+				rules = append(rules, rule)
+			}
 		}
 	default:
 		r.bad(name, "must be a list")

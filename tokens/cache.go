@@ -16,6 +16,7 @@ const cacheShards = 64
 // contending on one lock.
 type cache struct {
 	perShard int
+	nShards  int // ≤ cacheShards; fewer for caches smaller than cacheShards
 	shards   [cacheShards]cacheShard
 }
 
@@ -25,18 +26,20 @@ type cacheShard struct {
 }
 
 func newCache(maxEntries int) *cache {
-	per := maxEntries / cacheShards
-	if per < 1 {
-		per = 1
-	}
-	c := &cache{perShard: per}
+	// Every shard holds at least one entry, so a cache smaller than
+	// cacheShards uses fewer shards; otherwise it could hold up to
+	// cacheShards entries whatever its configured size.
+	n := min(cacheShards, max(maxEntries, 1))
+	c := &cache{perShard: max(maxEntries/n, 1), nShards: n}
 	for i := range c.shards {
 		c.shards[i].m = make(map[[sha256.Size]byte]*Claims)
 	}
 	return c
 }
 
-func (c *cache) shard(k *[sha256.Size]byte) *cacheShard { return &c.shards[k[0]%cacheShards] }
+func (c *cache) shard(k *[sha256.Size]byte) *cacheShard {
+	return &c.shards[int(k[0])%c.nShards]
+}
 
 func (c *cache) get(k [sha256.Size]byte) (*Claims, bool) {
 	s := c.shard(&k)

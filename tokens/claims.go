@@ -142,6 +142,11 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		return nil
 	}
+	// RFC 7519 §2: a JSON number. encoding/json would also decode a quoted
+	// number into json.Number; "exp":"1700000000" is not a NumericDate.
+	if len(b) == 0 || b[0] == '"' {
+		return fmt.Errorf("numeric date: not a number")
+	}
 	var f json.Number
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("numeric date: %w", err)

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,18 +109,33 @@ func (k *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, 
 	if keys := k.match(kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
-	k.mu.RLock()
-	mayFetch := !k.loaded || k.now().Sub(k.lastTry) >= k.minInterval
-	k.mu.RUnlock()
-	if mayFetch {
-		if err := k.Refresh(ctx); err != nil && !k.Loaded() {
-			return nil, fmt.Errorf("%w: %v", ErrKeySet, err)
-		}
-		if keys := k.match(kid, alg); len(keys) > 0 {
-			return keys, nil
-		}
+	err := k.refetch(ctx)
+	if keys := k.match(kid, alg); len(keys) > 0 {
+		return keys, nil
+	}
+	if !k.Loaded() {
+		return nil, fmt.Errorf("%w: %v", ErrKeySet, err)
 	}
 	return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, truncate(kid, 64))
+}
+
+// refetch is the fetch behind a key miss, at most once per minInterval — also
+// before the first successful fetch, so tokens arriving while the provider is
+// down are not each turned into a request to it. The interval is checked inside
+// the single flight: a caller that missed just before another's fetch finished
+// either joins that fetch or finds it too recent, and never starts a second one.
+// When rate limited it returns the last fetch's error.
+func (k *KeySet) refetch(ctx context.Context) error {
+	_, err, _ := k.flight.Do("refetch", func() (any, error) {
+		k.mu.RLock()
+		last, lastErr := k.lastTry, k.lastError
+		k.mu.RUnlock()
+		if !last.IsZero() && k.now().Sub(last) < k.minInterval {
+			return nil, lastErr
+		}
+		return nil, k.Refresh(ctx)
+	})
+	return err
 }
 
 func (k *KeySet) match(kid, alg string) []publicKey {
@@ -143,16 +159,15 @@ func (k *KeySet) match(kid, alg string) []publicKey {
 }
 
 func (k *KeySet) fetch(ctx context.Context) error {
-	k.mu.Lock()
-	k.lastTry = k.now()
-	k.mu.Unlock()
-
 	keys, err := k.download(ctx)
 	if k.onFetch != nil {
 		k.onFetch(err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	// The interval runs from the end of the fetch: a refetch arriving while this
+	// one is in flight joins it (Refresh's single flight) instead of being refused.
+	k.lastTry = k.now()
 	k.lastError = err
 	if err != nil {
 		// Keep the last good set: a provider outage must not log everyone out.
@@ -191,15 +206,25 @@ func (k *KeySet) download(ctx context.Context) ([]publicKey, error) {
 
 // parseJWKS keeps only public signature keys. Symmetric ("oct") keys are dropped:
 // a JWKS is public, so a secret in it is no secret, and accepting one would let
-// anyone mint tokens (RFC 8725 §3.1).
+// anyone mint tokens (RFC 8725 §3.1). Keys are parsed one by one so that a key
+// authgate cannot read (a newer key type such as "AKP", a malformed entry) is
+// skipped instead of taking the provider's usable keys down with it.
 func parseJWKS(body []byte) ([]publicKey, error) {
-	set, err := jwk.Parse(body)
-	if err != nil {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("parse jwks: %w", err)
 	}
+	if set.Keys == nil {
+		return nil, errors.New("parse jwks: no \"keys\" list")
+	}
 	var keys []publicKey
-	for i := 0; i < set.Len(); i++ {
-		key, _ := set.Key(i)
+	for _, raw := range set.Keys {
+		key, err := jwk.ParseKey(raw)
+		if err != nil {
+			continue
+		}
 		if use := key.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
 			continue
 		}
@@ -228,7 +253,9 @@ func parseJWKS(body []byte) ([]publicKey, error) {
 		}
 		keys = append(keys, publicKey{kid: key.KeyID(), alg: alg, key: pub})
 	}
-	if len(keys) == 0 && set.Len() > 0 {
+	// An empty list is a valid (if useless) set: Authentik serves one for
+	// providers that sign with the client secret (HS256).
+	if len(keys) == 0 && len(set.Keys) > 0 {
 		return nil, errors.New("parse jwks: no usable public signing key")
 	}
 	return keys, nil

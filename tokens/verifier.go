@@ -86,6 +86,12 @@ func NewVerifier(cfg Config, keys *KeySet) *Verifier {
 // Issuer returns the issuer tokens must carry.
 func (v *Verifier) Issuer() string { return v.cfg.Issuer }
 
+// b64url decodes JWS segments strictly: RFC 7515 §2 base64url without padding,
+// and a final partial group must have its unused bits zero. The lenient decoder
+// maps several spellings onto the same bytes, so one signed token would verify
+// under many different strings — each a distinct cache key and token hash.
+var b64url = base64.RawURLEncoding.Strict()
+
 type header struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`
@@ -160,7 +166,7 @@ func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, err
 	}
 	hdrB64, payB64, sigB64 := raw[:first], raw[first+1:last], raw[last+1:]
 
-	hdrJSON, err := base64.RawURLEncoding.DecodeString(hdrB64)
+	hdrJSON, err := b64url.DecodeString(hdrB64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header encoding", ErrMalformed)
 	}
@@ -183,11 +189,11 @@ func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, err
 		// Covers "none" in every spelling: it is never in the allow-list.
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, truncate(h.Alg, 16))
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(sigB64)
+	sig, err := b64url.DecodeString(sigB64)
 	if err != nil || len(sig) == 0 {
 		return nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(payB64)
+	payload, err := b64url.DecodeString(payB64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
 	}

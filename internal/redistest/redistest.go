@@ -7,9 +7,8 @@
 // redis-server is not installed: a silently skipped Redis suite would let a
 // broken shared store ship.
 //
-// Sentinel and Cluster helpers can be built on the same process launcher
-// (start with extra arguments such as "--cluster-enabled yes"); only
-// standalone servers exist today.
+// StartSentinel and StartCluster (topology.go) build a failover-capable
+// Sentinel setup and a three-node Cluster on the same process launcher.
 package redistest
 
 import (
