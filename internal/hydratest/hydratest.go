@@ -225,8 +225,6 @@ func BinaryPath() (string, error) {
 	return testtools.Path("hydra")
 }
 
-
-
 // Start runs Hydra (`hydra serve all --dev`, in-memory SQLite) on free
 // loopback ports and waits until it is ready. Everything is stopped by
 // t.Cleanup; when the test failed, the tail of Hydra's log is printed.
