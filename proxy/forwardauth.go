@@ -51,7 +51,7 @@ func (h *Handler) describe(r *http.Request, f Flavour) (original, error) {
 		o.Method = r.Header.Get("X-Original-Method")
 		if raw := r.Header.Get("X-Original-URL"); raw != "" {
 			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			if err != nil || !requestTarget(raw) || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 				return original{}, errForwarded
 			}
 			o.Scheme, o.Host, o.URI = u.Scheme, u.Host, u.RequestURI()
@@ -92,7 +92,7 @@ func (h *Handler) describe(r *http.Request, f Flavour) (original, error) {
 	if o.Host == "" || !validHost(o.Host) {
 		return original{}, errForwarded
 	}
-	if o.URI == "" || o.URI[0] != '/' || len(o.URI) > 8<<10 {
+	if o.URI == "" || o.URI[0] != '/' || len(o.URI) > 8<<10 || !requestTarget(o.URI) {
 		return original{}, errForwarded
 	}
 	u, err := url.ParseRequestURI(o.URI)
@@ -149,6 +149,18 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, f Flavour)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// requestTarget reports whether s could have come from a request line: no
+// space or control character. url.Parse accepts "/a b", which no front proxy
+// ever received, so such a description is a forgery or a bug, not a request.
+func requestTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validToken reports whether s is an RFC 9110 token (a method name).

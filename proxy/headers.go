@@ -12,29 +12,61 @@ import (
 // every client-sent copy of them.
 type identityHeaders struct {
 	names config.Headers
-	// folded holds each name lower-cased with "_" as "-": servers such as
-	// Gunicorn and some PHP setups fold X_User_Sub into X-User-Sub, so a client
-	// could smuggle an identity header under the underscore spelling.
+	// keys are the names in http.Header's canonical form, in the order of set.
+	keys [6]string
+	// folded holds each name lower-cased with "_" and "." as "-": CGI-style
+	// servers (Gunicorn, PHP, Apache's mod_cgi) turn every non-alphanumeric
+	// into "_", so X_User_Sub and X.User.Sub reach the app as X-User-Sub and
+	// a client could smuggle an identity header under either spelling.
 	folded map[string]bool
 }
 
 func newIdentityHeaders(h config.Headers) identityHeaders {
 	ih := identityHeaders{names: h, folded: map[string]bool{}}
-	for _, n := range h.All() {
+	for i, n := range h.All() {
+		ih.keys[i] = http.CanonicalHeaderKey(n)
 		ih.folded[fold(n)] = true
 	}
 	return ih
 }
 
 func fold(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '.':
+			return '-'
+		}
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
+}
+
+// foldTo appends s folded like fold to dst; with a stack buffer as dst it
+// folds the names of every request's headers without allocating.
+func foldTo(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // strip deletes every spelling of every identity header. It runs on the
 // inbound request before anything reads it and again on the outbound request.
 func (ih identityHeaders) strip(h http.Header) {
+	var buf [64]byte
 	for k := range h {
-		if ih.folded[fold(k)] {
+		// Non-ASCII letters are left as they are: Go's HTTP server refuses
+		// header names that are not RFC 9110 tokens, so none reach here.
+		if ih.folded[string(foldTo(buf[:0], k))] {
 			delete(h, k)
 		}
 	}
@@ -45,12 +77,14 @@ func (ih identityHeaders) strip(h http.Header) {
 // removed: a CR/LF would otherwise make the transport refuse the request.
 func (ih identityHeaders) set(h http.Header, id *identity.Identity) {
 	ih.strip(h)
-	h.Set(ih.names.Sub, clean(id.Subject))
-	h.Set(ih.names.OrgID, clean(id.OrganizationID))
-	h.Set(ih.names.Role, clean(id.Role))
-	h.Set(ih.names.Email, clean(id.Email))
-	h.Set(ih.names.Name, clean(id.Name))
-	h.Set(ih.names.Groups, clean(strings.Join(id.Groups, ",")))
+	// One backing array for the six values instead of one per header.
+	vals := &[6]string{
+		clean(id.Subject), clean(id.OrganizationID), clean(id.Role),
+		clean(id.Email), clean(id.Name), clean(strings.Join(id.Groups, ",")),
+	}
+	for i, k := range ih.keys {
+		h[k] = vals[i : i+1 : i+1]
+	}
 }
 
 func clean(s string) string {
