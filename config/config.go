@@ -82,10 +82,17 @@ type Config struct {
 
 	AllowHS256             bool
 	TokenCacheEntries      int
+	RateLimitPerMinute     int
+	RateLimitBurst         int
 	JWKSMinRefetchInterval time.Duration
 	TokenLeeway            time.Duration
 
 	LogLevel, LogFormat string
+
+	// Session lifecycle (lifecycle.go): logout, revocation, provisioning.
+	PostLogoutRedirectURLs []string
+	RevocationTTL          time.Duration
+	Provision              Provision
 }
 
 // Error lists every problem found, one per line, each naming its key.
@@ -182,6 +189,8 @@ func Load(src Source) (*Config, error) {
 	c.PublicRoutes = r.list("public_routes")
 	c.AllowHS256 = r.boolean("allow_hs256")
 	c.TokenCacheEntries = r.integer("token_cache_entries")
+	c.RateLimitPerMinute = r.integer("rate_limit_per_minute")
+	c.RateLimitBurst = r.integer("rate_limit_burst")
 	c.JWKSMinRefetchInterval = r.duration("jwks_min_refetch_interval")
 	c.TokenLeeway = r.duration("token_leeway")
 	c.LogLevel = r.str("log_level")
@@ -190,6 +199,7 @@ func Load(src Source) (*Config, error) {
 	c.RouteRules = r.routeRules("route_rules")
 	c.TrustedProxies = r.prefixes("trusted_proxies")
 	c.RedirectHosts = r.list("allowed_redirect_hosts")
+	c.readLifecycle(&r)
 	if s := r.str("cookie_secret"); s != "" {
 		c.CookieSecret = []byte(s)
 	}

@@ -61,9 +61,11 @@ func (j *Jar) Seal(s Spec, value string, expires time.Time) (string, error) {
 	return j.Codec.Seal(j.base[s.Name], []byte(value), expires)
 }
 
-// Open opens the value of cookie s.
+// Open opens the value of cookie s. A binding sealed with the value
+// (SealBound) is checked and left out; OpenBound returns it.
 func (j *Jar) Open(s Spec, value string) ([]byte, error) {
-	return j.Codec.Open(j.base[s.Name], value)
+	v, _, err := j.OpenBound(s, value)
+	return v, err
 }
 
 // Names lists the final names of every authgate cookie.

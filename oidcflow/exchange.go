@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
 )
@@ -150,7 +151,7 @@ func (f *Flow) exchange(w http.ResponseWriter, r *http.Request) {
 		f.storeFail(w, r, fmt.Errorf("redeem exchange code: %w", err))
 		return
 	}
-	if err := f.setSession(w, rec.Access, rec.Refresh, rec.IDToken); err != nil {
+	if err := f.setSession(w, rec.Access, rec.Refresh, rec.IDToken, rec.Session); err != nil {
 		f.fail(w, r, http.StatusInternalServerError, "internal_error", err)
 		return
 	}
@@ -158,23 +159,24 @@ func (f *Flow) exchange(w http.ResponseWriter, r *http.Request) {
 }
 
 // setSession writes the session cookies. Tokens go only into HttpOnly cookies,
-// sealed, never into a body or a URL.
-func (f *Flow) setSession(w http.ResponseWriter, access, refresh, idToken string) error {
+// sealed, never into a body or a URL; each is sealed with the login's binding
+// (which session it belongs to), so revocation can find it.
+func (f *Flow) setSession(w http.ResponseWriter, access, refresh, idToken string, b cookies.Binding) error {
 	exp := f.now().Add(f.cfg.CookieMaxAge)
-	v, err := f.jar.Seal(f.jar.Auth, access, exp)
+	v, err := f.jar.SealBound(f.jar.Auth, access, b, exp)
 	if err != nil {
 		return fmt.Errorf("seal access cookie: %w", err)
 	}
 	f.jar.Auth.Set(w, v)
 	if refresh != "" {
-		v, err := f.jar.Seal(f.jar.Refresh, refresh, exp)
+		v, err := f.jar.SealBound(f.jar.Refresh, refresh, b, exp)
 		if err != nil {
 			return fmt.Errorf("seal refresh cookie: %w", err)
 		}
 		f.jar.Refresh.Set(w, v)
 	}
 	if idToken != "" {
-		v, err := f.jar.Seal(f.jar.ID, idToken, exp)
+		v, err := f.jar.SealBound(f.jar.ID, idToken, b, exp)
 		if err != nil {
 			return fmt.Errorf("seal id cookie: %w", err)
 		}

@@ -36,8 +36,18 @@ const (
 )
 
 // Provisioner is told about every successful login (the seed's user upsert).
+// An error stops the login: a provisioner that must not block logins (the
+// default of package provision) logs and counts its failures and returns nil.
 type Provisioner interface {
 	Provision(ctx context.Context, id identity.Identity) error
+}
+
+// Sessions ends logins before their tokens expire (package revocation): a
+// local logout revokes the login so that every copy of its cookies stops
+// working at once, and a refresh of a revoked login is refused.
+type Sessions interface {
+	EndSession(ctx context.Context, b cookies.Binding) error
+	SessionRevoked(b cookies.Binding) bool
 }
 
 // Options wire a Flow.
@@ -53,8 +63,17 @@ type Options struct {
 	Authenticate func(*http.Request) (*identity.Identity, string)
 	Mapper       identity.Mapper
 	Provisioner  Provisioner // optional
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Sessions     Sessions    // optional
+	// Backchannel serves ${AuthPrefix}/backchannel-logout (optional).
+	Backchannel http.Handler
+	Logger      *slog.Logger
+	Now         func() time.Time
+	// OnTokenCall is told every call to the token endpoint: the grant and
+	// the error x/oauth2 returned (metrics; optional).
+	OnTokenCall func(grant string, err error)
+	// OnRefresh is told the outcome of every /auth/refresh: "success" or
+	// the error code answered (metrics; optional).
+	OnRefresh func(outcome string)
 }
 
 // Flow serves /auth/*.
@@ -70,8 +89,11 @@ type Flow struct {
 	authn     func(*http.Request) (*identity.Identity, string)
 	mapper    identity.Mapper
 	provision Provisioner
+	sessions  Sessions
 	log       *slog.Logger
 	now       func() time.Time
+	onToken   func(grant string, err error)
+	onRefresh func(outcome string)
 	refreshes singleflight.Group
 	mux       *http.ServeMux
 	origins   []string
@@ -82,11 +104,18 @@ type Flow struct {
 func New(o Options) *Flow {
 	f := &Flow{
 		cfg: o.Config, provider: o.Provider, store: o.Store, jar: o.Jar, access: o.Access,
-		authn: o.Authenticate, mapper: o.Mapper, provision: o.Provisioner, log: o.Logger, now: o.Now,
+		authn: o.Authenticate, mapper: o.Mapper, provision: o.Provisioner, sessions: o.Sessions, log: o.Logger, now: o.Now,
 	}
 	f.records = o.Jar.Codec.WithMaxLen(64 << 10)
 	if f.log == nil {
 		f.log = slog.Default()
+	}
+	f.onToken, f.onRefresh = o.OnTokenCall, o.OnRefresh
+	if f.onToken == nil {
+		f.onToken = func(string, error) {}
+	}
+	if f.onRefresh == nil {
+		f.onRefresh = func(string) {}
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -127,12 +156,45 @@ func New(o Options) *Flow {
 	m.HandleFunc(p+"/refresh", f.refresh)
 	m.HandleFunc(p+"/logout", f.logout)
 	m.HandleFunc(p+"/session", f.session)
+	if o.Backchannel != nil {
+		m.Handle(p+"/backchannel-logout", o.Backchannel)
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { respond.Error(w, http.StatusNotFound, "not_found") })
 	f.mux = m
 	return f
 }
 
-func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
+func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.cors(w, r) {
+		return
+	}
+	f.mux.ServeHTTP(w, r)
+}
+
+// cors lets the app at FRONTEND_URL, when it is another origin than API_URL,
+// call the auth endpoints with its credentials: its /auth/callback page posts
+// the exchange code with a JSON body, which browsers preflight, and may read
+// only an answer that names its origin. Only that exact origin is answered;
+// the state-changing endpoints still check Origin themselves. cors reports
+// whether it answered the request (a preflight).
+func (f *Flow) cors(w http.ResponseWriter, r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if len(f.origins) < 2 || o != f.origins[1] || o == f.origins[0] {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Origin", o)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
 
 // providerCtx carries the server-to-server client into x/oauth2.
 func (f *Flow) providerCtx(ctx context.Context) context.Context {

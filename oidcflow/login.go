@@ -13,8 +13,10 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/tokens"
 )
 
 // Sizes of the random values, in bytes: 256 bits each, above the design's
@@ -23,6 +25,7 @@ const (
 	stateBytes    = 32
 	bindingBytes  = 32
 	exchangeBytes = 32
+	sessionBytes  = 24
 	maxQuery      = 8 << 10
 )
 
@@ -42,6 +45,8 @@ type exchangeRecord struct {
 	Binding string `json:"b"`
 	Return  string `json:"rd"`
 	Expires int64  `json:"e"` // unix ms
+	// Session is sealed into the cookies with the tokens (revocation).
+	Session cookies.Binding `json:"s"`
 }
 
 // login starts a login: GET /auth/login?rd=/path.
@@ -227,6 +232,7 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 
 	ctx := f.providerCtx(r.Context())
 	tok, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(rec.Verifier))
+	f.onToken("authorization_code", err)
 	if err != nil {
 		f.fail(w, r, http.StatusBadGateway, "token_exchange_failed", describeOAuthError(err))
 		return
@@ -256,9 +262,16 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := f.mapper.FromClaims(claims)
+	session := f.newSession(idt, claims)
+	if id.SessionID == "" {
+		id.SessionID = session.ProviderSession
+	}
 	if f.provision != nil {
+		// The provisioner returns an error only when it is configured to be
+		// required; otherwise it counts and logs its own failures.
 		if err := f.provision.Provision(r.Context(), id); err != nil {
-			f.log.WarnContext(r.Context(), "provisioning failed", "error", err.Error())
+			f.fail(w, r, http.StatusBadGateway, "provisioning_failed", err)
+			return
 		}
 	}
 
@@ -266,6 +279,7 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 	xrec, err := f.seal("exchange", exchangeRecord{
 		Access: tok.AccessToken, Refresh: tok.RefreshToken, IDToken: rawID,
 		Binding: rec.Binding, Return: rec.Return, Expires: f.now().Add(ExchangeTTL).UnixMilli(),
+		Session: session,
 	}, ExchangeTTL)
 	if err != nil {
 		f.fail(w, r, http.StatusInternalServerError, "internal_error", err)
@@ -286,6 +300,26 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// newSession describes a new login for its cookies: a fresh authgate session
+// id (what a local logout revokes), the provider's session id from the ID
+// token (what a back-channel logout names; Hydra puts it only there), the
+// subject, and the access token's iat as the login time (the provider's
+// clock, which subject-wide logouts are compared with).
+func (f *Flow) newSession(idt *oidc.IDToken, access *tokens.Claims) cookies.Binding {
+	var c struct {
+		SID string `json:"sid"`
+	}
+	_ = idt.Claims(&c)
+	if c.SID == "" {
+		c.SID = access.SessionID
+	}
+	at := f.now().Unix()
+	if access.IssuedAt.Set {
+		at = access.IssuedAt.Unix()
+	}
+	return cookies.Binding{Session: randomToken(sessionBytes), ProviderSession: c.SID, Subject: access.Subject, LoginAt: at}
 }
 
 // describeOAuthError keeps the provider's error code and drops its body, which

@@ -35,6 +35,7 @@ func (f *Flow) refresh(w http.ResponseWriter, r *http.Request) {
 	nav := r.Method == http.MethodGet
 	rd := f.returnTarget(r.URL.Query().Get("rd"), "/")
 	toLogin := func(code string, status int, err error) {
+		f.onRefresh(code)
 		f.log.InfoContext(r.Context(), "refresh failed", "error_code", code, "cause", err.Error())
 		if nav {
 			w.Header().Set("Cache-Control", "no-store")
@@ -52,10 +53,21 @@ func (f *Flow) refresh(w http.ResponseWriter, r *http.Request) {
 		toLogin("invalid_refresh_token", http.StatusUnauthorized, errors.New("no refresh cookie"))
 		return
 	}
-	rt, err := f.jar.Open(f.jar.Refresh, sealed)
+	rt, session, err := f.jar.OpenBound(f.jar.Refresh, sealed)
 	if err != nil {
 		f.jar.Refresh.Clear(w)
 		toLogin("invalid_refresh_token", http.StatusUnauthorized, fmt.Errorf("refresh cookie: %w", err))
+		return
+	}
+	// A revoked login (logged out locally from another copy of the cookies,
+	// or by the provider's back-channel logout) is not renewed: its refresh
+	// token may still be good at the provider (offline_access tokens survive
+	// a provider logout), so the check cannot be left to the provider.
+	if f.sessions != nil && f.sessions.SessionRevoked(session) {
+		f.jar.Refresh.Clear(w)
+		f.jar.Auth.Clear(w)
+		f.jar.ID.Clear(w)
+		toLogin("invalid_refresh_token", http.StatusUnauthorized, errors.New("session revoked"))
 		return
 	}
 	ts, err := f.refreshOnce(r.Context(), string(rt))
@@ -79,10 +91,11 @@ func (f *Flow) refresh(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if err := f.setSession(w, ts.Access, ts.Refresh, ts.IDToken); err != nil {
+	if err := f.setSession(w, ts.Access, ts.Refresh, ts.IDToken, session); err != nil {
 		f.fail(w, r, http.StatusInternalServerError, "internal_error", err)
 		return
 	}
+	f.onRefresh("success")
 	f.log.InfoContext(r.Context(), "refresh")
 	if nav {
 		w.Header().Set("Cache-Control", "no-store")
@@ -166,6 +179,7 @@ func (f *Flow) refreshResult(ctx context.Context, key string) (*tokenSet, bool) 
 // grantRefresh runs the refresh_token grant over the internal URL.
 func (f *Flow) grantRefresh(ctx context.Context, rt string) (*tokenSet, error) {
 	tok, err := f.oauth.TokenSource(f.providerCtx(ctx), &oauth2.Token{RefreshToken: rt}).Token()
+	f.onToken("refresh_token", err)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_token") {
@@ -199,10 +213,22 @@ func (f *Flow) logout(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, http.StatusForbidden, "cross_origin", errors.New("logout from a foreign origin"))
 		return
 	}
-	var idToken string
-	if v, ok := f.jar.ID.Read(r); ok {
-		if b, err := f.jar.Open(f.jar.ID, v); err == nil {
-			idToken = string(b)
+	after, state, err := f.logoutParams(w, r)
+	if err != nil {
+		f.fail(w, r, http.StatusBadRequest, "invalid_request", err)
+		return
+	}
+	if after == "" {
+		f.fail(w, r, http.StatusBadRequest, "invalid_redirect", errors.New("post_logout_redirect_uri not in the allow-list"))
+		return
+	}
+	idToken, session := f.loggingOut(r)
+	// The login is revoked, not only its cookies cleared here: a copy of the
+	// cookies (another tab's jar, a stolen cookie) stops working at once
+	// rather than at the access token's exp.
+	if f.sessions != nil && !session.IsZero() {
+		if err := f.sessions.EndSession(r.Context(), session); err != nil {
+			f.log.WarnContext(r.Context(), "logout: session not revoked", "error", err.Error())
 		}
 	}
 	// Cleared with the attributes they were set with; otherwise the browser
@@ -210,7 +236,7 @@ func (f *Flow) logout(w http.ResponseWriter, r *http.Request) {
 	f.jar.Auth.Clear(w)
 	f.jar.Refresh.Clear(w)
 	f.jar.ID.Clear(w)
-	target := f.logoutURL(idToken)
+	target := f.logoutURL(idToken, after, state)
 	f.log.InfoContext(r.Context(), "logout")
 	if r.Method == http.MethodGet {
 		w.Header().Set("Cache-Control", "no-store")
@@ -222,20 +248,23 @@ func (f *Flow) logout(w http.ResponseWriter, r *http.Request) {
 
 // logoutURL is the provider's end-session URL (OIDC RP-Initiated Logout §2).
 // post_logout_redirect_uri goes only with id_token_hint: Authentik (and the
-// spec, §2) require the hint when a redirect is asked for.
-func (f *Flow) logoutURL(idToken string) string {
+// spec, §2) require the hint when a redirect is asked for. state goes with
+// it, and the provider hands it back to that URL (§3).
+func (f *Flow) logoutURL(idToken, after, state string) string {
 	if f.provider.EndSessionURL == "" {
-		if f.cfg.PostLogoutRedirectURL != "" {
-			return f.cfg.PostLogoutRedirectURL
-		}
-		return "/"
+		// No provider logout: authgate sends the browser on itself, with the
+		// state the provider would have returned.
+		return withState(after, state)
 	}
 	q := url.Values{}
 	q.Set("client_id", f.cfg.ClientID)
 	if idToken != "" {
 		q.Set("id_token_hint", idToken)
-		if f.cfg.PostLogoutRedirectURL != "" {
-			q.Set("post_logout_redirect_uri", f.cfg.PostLogoutRedirectURL)
+		if after != "/" {
+			q.Set("post_logout_redirect_uri", after)
+			if state != "" {
+				q.Set("state", state)
+			}
 		}
 	}
 	sep := "?"

@@ -25,9 +25,11 @@ var (
 )
 
 // Revoker reports whether a verified session was revoked (back-channel logout,
-// local logout). It is consulted after the token cache, on every request.
+// local logout). It is consulted after the token cache, on every request. b is
+// the binding sealed into the session cookie with the token (which login it
+// belongs to); it is zero for a bearer token.
 type Revoker interface {
-	Revoked(ctx context.Context, c *tokens.Claims) bool
+	Revoked(ctx context.Context, c *tokens.Claims, b cookies.Binding) bool
 }
 
 // Engine decides whether a request may pass.
@@ -37,6 +39,10 @@ type Engine struct {
 	mapper   identity.Mapper
 	routes   routes
 	revoker  Revoker
+
+	// OnDecision, when set, is told every decision (metrics). Set it before
+	// the engine serves; it must be cheap and must not keep the Decision.
+	OnDecision func(Decision)
 }
 
 // NewEngine builds the engine. revoker may be nil.
@@ -79,6 +85,14 @@ func deny(status int, reason string) Decision { return Decision{Status: status, 
 // Decide judges a request. Every error on the way is a deny with a reason: it
 // has one path to Allow and fails closed.
 func (e *Engine) Decide(r *http.Request, t Target) Decision {
+	d := e.decide(r, t)
+	if e.OnDecision != nil {
+		e.OnDecision(d)
+	}
+	return d
+}
+
+func (e *Engine) decide(r *http.Request, t Target) Decision {
 	p, err := canonicalPath(t.Path)
 	if err != nil {
 		return deny(http.StatusBadRequest, "invalid_path")
@@ -101,7 +115,7 @@ func (e *Engine) Decide(r *http.Request, t Target) Decision {
 // Authenticate finds the access token (the session cookie first, then an
 // Authorization: Bearer header), verifies it and maps it to an identity.
 func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
-	raw, err := e.token(r)
+	raw, binding, err := e.token(r)
 	if err != nil {
 		return nil, err
 	}
@@ -109,19 +123,19 @@ func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.revoker != nil && e.revoker.Revoked(r.Context(), claims) {
+	if e.revoker != nil && e.revoker.Revoked(r.Context(), claims, binding) {
 		return nil, tokens.ErrRevoked
 	}
 	id := e.mapper.FromClaims(claims)
 	return &id, nil
 }
 
-func (e *Engine) token(r *http.Request) (string, error) {
+func (e *Engine) token(r *http.Request) (string, cookies.Binding, error) {
 	var cookieErr error
 	if sealed, ok := e.jar.Auth.Read(r); ok {
-		raw, err := e.jar.Open(e.jar.Auth, sealed)
+		raw, binding, err := e.jar.OpenBound(e.jar.Auth, sealed)
 		if err == nil {
-			return string(raw), nil
+			return string(raw), binding, nil
 		}
 		// An unreadable cookie (old secret, tampering) is not fatal if the
 		// client also sent a bearer token; otherwise it is the reason to deny.
@@ -131,22 +145,22 @@ func (e *Engine) token(r *http.Request) (string, error) {
 	switch {
 	case len(auth) == 0:
 		if cookieErr != nil {
-			return "", cookieErr
+			return "", cookies.Binding{}, cookieErr
 		}
-		return "", ErrNoToken
+		return "", cookies.Binding{}, ErrNoToken
 	case len(auth) > 1:
 		// Two Authorization headers: which one a later hop reads is anyone's guess.
-		return "", ErrBadHeader
+		return "", cookies.Binding{}, ErrBadHeader
 	}
 	scheme, tok, ok := strings.Cut(auth[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrBadHeader
+		return "", cookies.Binding{}, ErrBadHeader
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", ErrBadHeader
+		return "", cookies.Binding{}, ErrBadHeader
 	}
-	return tok, nil
+	return tok, cookies.Binding{}, nil
 }
 
 // Reason maps an authentication error onto a stable code.

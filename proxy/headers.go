@@ -43,15 +43,21 @@ func fold(s string) string {
 	}, s)
 }
 
-// foldTo appends s folded like fold to dst; with a stack buffer as dst it
-// folds the names of every request's headers without allocating.
+// foldTo appends s folded exactly like fold to dst; with a stack buffer as
+// dst it folds the names of every request's headers without allocating.
 func foldTo(dst []byte, s string) []byte {
+	start := len(dst)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c >= 0x80:
+			// Not ASCII: fold's rune mapping decides (it rewrites invalid
+			// UTF-8). Go's server refuses such names; this keeps the two
+			// spellings of the rule identical anyway.
+			return append(dst[:start], fold(s)...)
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
+		case c == '_' || c == '.':
 			c = '-'
 		}
 		dst = append(dst, c)
@@ -64,8 +70,6 @@ func foldTo(dst []byte, s string) []byte {
 func (ih identityHeaders) strip(h http.Header) {
 	var buf [64]byte
 	for k := range h {
-		// Non-ASCII letters are left as they are: Go's HTTP server refuses
-		// header names that are not RFC 9110 tokens, so none reach here.
 		if ih.folded[string(foldTo(buf[:0], k))] {
 			delete(h, k)
 		}

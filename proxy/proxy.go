@@ -8,12 +8,15 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/ratelimit"
+	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/respond"
 )
 
@@ -27,6 +30,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Transport to the upstream; default a tuned clone of http.DefaultTransport.
 	Transport http.RoundTripper
+	// Limiter bounds per-client calls of the endpoints that write to the store
+	// (login, callback, exchange); nil allows everything.
+	Limiter *ratelimit.Limiter
 }
 
 // Handler is authgate's front door in sidecar mode.
@@ -34,6 +40,7 @@ type Handler struct {
 	cfg      *config.Config
 	engine   *Engine
 	auth     http.Handler
+	limiter  *ratelimit.Limiter
 	headers  identityHeaders
 	trusted  trustedProxies
 	login    Login
@@ -50,6 +57,7 @@ func New(o Options) *Handler {
 		cfg:     o.Config,
 		engine:  o.Engine,
 		auth:    o.Auth,
+		limiter: o.Limiter,
 		headers: newIdentityHeaders(o.Config.Headers),
 		trusted: trustedProxies(o.Config.TrustedProxies),
 		login:   Login{Base: strings.TrimSuffix(o.Config.APIURL.String(), "/") + "/auth"},
@@ -71,6 +79,14 @@ func New(o Options) *Handler {
 			Transport:     tr,
 			ErrorHandler:  h.upstreamError,
 			FlushInterval: -1, // server-sent events and other streams pass through unbuffered
+			BufferPool:    newBufferPool(),
+			// The response already carries authgate's X-Request-Id (the
+			// upstream got the same one); an upstream echoing it would
+			// make it appear twice.
+			ModifyResponse: func(resp *http.Response) error {
+				resp.Header.Del(requestid.Header)
+				return nil
+			},
 		}
 	}
 	return h
@@ -99,6 +115,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.forwardAuth(w, r, Traefik)
 		case rest == "/envoy" || strings.HasPrefix(rest, "/envoy/"):
 			h.forwardAuth(w, r, Envoy)
+		case rest == "/login" || rest == "/callback" || rest == "/exchange":
+			// Each of these writes to the store; one client may not flood it.
+			if ok, wait := h.limiter.Allow(h.clientIP(r).String()); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+				h.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limited", slog.String("path", p))
+				respond.Error(w, http.StatusTooManyRequests, "rate_limited")
+				return
+			}
+			h.auth.ServeHTTP(w, r)
 		default:
 			h.auth.ServeHTTP(w, r)
 		}
@@ -146,6 +171,11 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if len(h.strip) > 0 {
 		cookies.StripHeader(pr.Out.Header, h.strip...)
 	}
+	// Set on the outgoing request, like the identity headers, so that a
+	// client's "Connection: X-Request-Id" cannot strip it.
+	if id := requestid.From(pr.In.Context()); id != "" {
+		pr.Out.Header.Set(requestid.Header, id)
+	}
 }
 
 // setForwarded writes X-Forwarded-For/-Host/-Proto. Values the client sent are
@@ -160,6 +190,13 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 		proto = "https"
 	}
 	host := pr.In.Host
+	if !trusted {
+		for k := range pr.Out.Header {
+			if forwardingHeader(k) {
+				delete(pr.Out.Header, k)
+			}
+		}
+	}
 	if trusted {
 		if prior := strings.Join(pr.In.Header.Values("X-Forwarded-For"), ", "); prior != "" {
 			xff = prior + ", " + xff
@@ -176,9 +213,45 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set("X-Forwarded-Host", host)
 }
 
+// forwardingHeader reports whether a header carries a proxy's word about the
+// original request: client address, host, scheme, port, prefix or URL. From an
+// untrusted peer it is a lie the upstream may believe: X-Original-URL and
+// X-Rewrite-URL make Symfony and IIS serve another path than the one authgate
+// judged, X-Real-IP and X-Forwarded-Prefix spoof address and routing. Names
+// are folded like identity headers (X_Original_URL reads as X-Original-URL to
+// servers that fold "_").
+func forwardingHeader(name string) bool {
+	var buf [64]byte
+	f := string(foldTo(buf[:0], name))
+	return f == "forwarded" || f == "x-real-ip" || f == "x-rewrite-url" ||
+		strings.HasPrefix(f, "x-forwarded-") || strings.HasPrefix(f, "x-original-")
+}
+
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error", slog.String("error", err.Error()))
 	respond.Error(w, http.StatusBadGateway, "upstream_unavailable")
+}
+
+// clientIP is the address a rate limit applies to: the peer, or, when the
+// peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For
+// (the leftmost entries are whatever the client chose to write).
+func (h *Handler) clientIP(r *http.Request) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !h.trusted.contains(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer
+		}
+		if a = a.Unmap(); !h.trusted.contains(a) {
+			return a
+		}
+		peer = a
+	}
+	return peer
 }
 
 type trustedProxies []netip.Prefix

@@ -46,6 +46,28 @@ func canonicalPath(decoded string) (string, error) {
 	return clean, nil
 }
 
+// matchForms returns the spellings of p that route matching must consider: p
+// itself and, when a segment carries path parameters, p without them.
+// Tomcat, Jetty and Spring route "/admin;x=1/y" as "/admin/y", so a rule for
+// "/admin/" must see that form too; other servers see "/admin;x=1/y". A path
+// is public only if every form is, and a rule applies if any form matches.
+func matchForms(p string) []string {
+	if !strings.Contains(p, ";") {
+		return []string{p}
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	bare := path.Clean(strings.Join(segs, "/"))
+	if strings.HasSuffix(p, "/") && bare != "/" {
+		bare += "/"
+	}
+	return []string{p, bare}
+}
+
 // routes holds the public routes and per-route requirements.
 type routes struct {
 	public []string
@@ -56,6 +78,15 @@ type routes struct {
 // case-sensitive: a case-insensitive upstream only ever makes a public route
 // narrower, never a protected one public.
 func (rt routes) isPublic(p string) bool {
+	for _, form := range matchForms(p) {
+		if !rt.isPublicForm(form) {
+			return false
+		}
+	}
+	return true
+}
+
+func (rt routes) isPublicForm(p string) bool {
 	for _, route := range rt.public {
 		if strings.HasSuffix(route, "/") {
 			if strings.HasPrefix(p, route) || p == strings.TrimSuffix(route, "/") {
@@ -72,10 +103,16 @@ func (rt routes) isPublic(p string) bool {
 // so "/ADMIN" on a case-insensitive upstream cannot dodge a rule for "/admin".
 // Every matching rule must be satisfied.
 func (rt routes) allowed(p string, id *identity.Identity) bool {
-	lp := strings.ToLower(p)
+	forms := matchForms(strings.ToLower(p))
 	for _, rule := range rt.rules {
 		prefix := strings.ToLower(rule.Prefix)
-		if !(strings.HasPrefix(lp, prefix) || lp == strings.TrimSuffix(prefix, "/")) {
+		matches := false
+		for _, lp := range forms {
+			if strings.HasPrefix(lp, prefix) || lp == strings.TrimSuffix(prefix, "/") {
+				matches = true
+			}
+		}
+		if !matches {
 			continue
 		}
 		ok := false

@@ -19,7 +19,7 @@ TOOLS_DIR="${REPO_ROOT}/tools"
 # internal/testtools looks in the same place.
 BIN_DIR="${AUTHGATE_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/authgate/bin}"
 
-TOOLS=(hydra caddy)
+TOOLS=(hydra caddy helm)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 
@@ -76,6 +76,26 @@ build_caddy() {
 		log "caddy ${version}: built in $((SECONDS - start))s"
 	fi
 	link_latest caddy "${versioned}"
+}
+
+build_helm() {
+	local module=helm.sh/helm/v3
+	local version
+	version="$(cd "${TOOLS_DIR}/helm" && go list -m -f '{{.Version}}' "${module}")"
+	local versioned="helm-${version}"
+	local out="${BIN_DIR}/${versioned}"
+	if [[ -x "${out}" ]]; then
+		log "helm ${version}: ${out} already present, skipping"
+	else
+		log "helm ${version}: building ${out} (takes minutes)"
+		local start=${SECONDS}
+		(cd "${TOOLS_DIR}/helm" && CGO_ENABLED=0 go build -trimpath \
+			-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${version}" \
+			-o "${out}.tmp" "${module}/cmd/helm")
+		mv -f "${out}.tmp" "${out}"
+		log "helm ${version}: built in $((SECONDS - start))s"
+	fi
+	link_latest helm "${versioned}"
 }
 
 main() {

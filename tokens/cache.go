@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 const cacheShards = 64
@@ -23,6 +24,20 @@ type cache struct {
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[[sha256.Size]byte]*Claims
+	// nextSweep is when a full shard may next be scanned for expired entries.
+	nextSweep time.Time
+	// Readers write the lock word of their shard; padding keeps two shards'
+	// locks off one cache line, so cores reading different shards never
+	// contend, not even through false sharing.
+	_ [64]byte
+}
+
+// tokenKey is the cache key of a token: its SHA-256, computed on the token's
+// bytes in place. SHA-256 only reads its input and keeps no reference to it,
+// so viewing the string as a byte slice is safe, and it saves copying the
+// whole token (1-2 KiB) on every request.
+func tokenKey(raw string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 }
 
 func newCache(maxEntries int) *cache {
@@ -51,15 +66,21 @@ func (c *cache) get(k [sha256.Size]byte) (*Claims, bool) {
 
 // put stores claims; when the shard is full it first drops expired entries and,
 // if still full, an arbitrary one, so memory stays bounded under a flood of
-// distinct valid tokens.
+// distinct valid tokens. Scanning a full shard for expired entries costs about
+// as much as the signature check that preceded the put, so under such a flood
+// it runs at most once a second per shard; in between, room is made by
+// evicting arbitrary entries (map iteration order is random).
 func (c *cache) put(k [sha256.Size]byte, v *Claims, now time.Time) {
 	s := c.shard(&k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= c.perShard {
-		for key, e := range s.m {
-			if !now.Before(e.Expiry.Time) {
-				delete(s.m, key)
+		if !now.Before(s.nextSweep) {
+			s.nextSweep = now.Add(time.Second)
+			for key, e := range s.m {
+				if !now.Before(e.Expiry.Time) {
+					delete(s.m, key)
+				}
 			}
 		}
 		for key := range s.m {
@@ -81,4 +102,22 @@ func (c *cache) len() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// share makes a freshly verified entry point at the verifier's own copies of
+// what every entry has in common. Issuer, audience and azp were just checked
+// against (or are equal to) the configuration, so equal values are replaced
+// by shared ones: about 100 of an entry's ~700 bytes, 10 MiB per 100,000
+// cached tokens. c must not be shared yet.
+func (v *Verifier) share(c *Claims) *Claims {
+	if c.Issuer == v.cfg.Issuer {
+		c.Issuer = v.cfg.Issuer
+	}
+	if len(c.Audience) == 1 && c.Audience[0] == v.cfg.ClientID {
+		c.Audience = v.aud
+	}
+	if c.AuthorizedParty == v.cfg.ClientID {
+		c.AuthorizedParty = v.cfg.ClientID
+	}
+	return c
 }

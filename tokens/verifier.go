@@ -37,6 +37,9 @@ type Config struct {
 	// disables it so the uncached path can be measured.
 	CacheEntries int
 	Now          func() time.Time
+	// Observe, when set, is told about every Verify: whether the cache
+	// answered, how long it took (wall clock) and the error (metrics).
+	Observe func(cacheHit bool, elapsed time.Duration, err error)
 }
 
 // Verifier checks JWT access tokens (and ID tokens) against a KeySet.
@@ -44,7 +47,8 @@ type Verifier struct {
 	cfg     Config
 	keys    *KeySet
 	allowed map[string]bool
-	cache   *cache // nil when disabled
+	cache   *cache   // nil when disabled
+	aud     Audience // {ClientID}: the audience of most cached entries, shared
 }
 
 // NewVerifier returns a verifier. keys may be nil only when HS256 is the sole algorithm.
@@ -73,7 +77,7 @@ func NewVerifier(cfg Config, keys *KeySet) *Verifier {
 	if len(cfg.HS256Secret) > 0 {
 		allowed["HS256"] = true
 	}
-	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed}
+	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed, aud: Audience{cfg.ClientID}}
 	switch {
 	case cfg.CacheEntries == 0:
 		v.cache = newCache(100_000)
@@ -111,27 +115,40 @@ type header struct {
 // matching type, then check iss, aud, exp, nbf and iat. Claims are checked only
 // after the signature, so nothing unauthenticated decides anything.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if v.cfg.Observe == nil {
+		c, _, err := v.verifyCached(ctx, raw)
+		return c, err
+	}
+	start := time.Now()
+	c, hit, err := v.verifyCached(ctx, raw)
+	v.cfg.Observe(hit, time.Since(start), err)
+	return c, err
+}
+
+// verifyCached is Verify; it also reports whether the cache answered.
+func (v *Verifier) verifyCached(ctx context.Context, raw string) (*Claims, bool, error) {
 	if len(raw) > v.cfg.MaxTokenBytes {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+		return nil, false, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
 	if v.cache == nil {
-		return v.verify(ctx, raw)
+		c, err := v.verify(ctx, raw)
+		return c, false, err
 	}
-	key := sha256.Sum256([]byte(raw))
+	key := tokenKey(raw)
 	if c, ok := v.cache.get(key); ok {
 		// The signature was verified when the entry was made; every claim rule
 		// still runs, so an entry outliving its exp is refused, not trusted.
 		if err := v.checkClaims(c); err != nil {
-			return nil, err
+			return nil, true, err
 		}
-		return c, nil
+		return c, true, nil
 	}
 	c, err := v.verify(ctx, raw)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	v.cache.put(key, c, v.cfg.Now())
-	return c, nil
+	v.cache.put(key, v.share(c), v.cfg.Now())
+	return c, false, nil
 }
 
 // verify does the full check without the cache.

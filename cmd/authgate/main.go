@@ -4,6 +4,7 @@
 //	authgate [serve] [flags]   run the proxy (configuration: env, --config file, flags)
 //	authgate dev               zero-setup demo: embedded provider, demo app, in-memory store
 //	authgate healthcheck       exit 0 when the admin listener reports healthy
+//	authgate doctor [flags]    check the configuration against the live provider
 //	authgate version
 package main
 
@@ -38,14 +39,16 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		return dev(ctx, args, env, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, env, stderr)
+	case "doctor":
+		return doctorCmd(ctx, args, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "authgate", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: authgate [serve|dev|healthcheck|version] [flags]")
+		fmt.Fprintln(stdout, "usage: authgate [serve|dev|healthcheck|doctor|version] [flags]")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "authgate: unknown command %q (serve, dev, healthcheck, version)\n", cmd)
+		fmt.Fprintf(stderr, "authgate: unknown command %q (serve, dev, healthcheck, doctor, version)\n", cmd)
 		return 2
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -78,7 +79,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ls *li
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	closeApp := sync.OnceFunc(a.close)
+	defer closeApp()
 
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -97,15 +99,25 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ls *li
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Shutdown closes the listener at once (new connections are refused) and
+	// waits for the requests in flight, at most drainTimeout.
 	adm.setDraining()
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	log.Info("shutting down", "drain_timeout", drainTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	err = srv.Shutdown(sctx)
+	// The store goes last: the requests that were still running needed it.
+	closeApp()
+	if err != nil {
+		return fmt.Errorf("shutdown: requests still running after %s: %w", drainTimeout, err)
 	}
+	log.Info("stopped", "store", "closed")
 	return nil
 }
+
+// drainTimeout bounds the wait for in-flight requests after SIGTERM; keep
+// Kubernetes' terminationGracePeriodSeconds above it (deploy/ uses 30 s).
+const drainTimeout = 20 * time.Second
 
 func storeKind(cfg *config.Config) string {
 	if cfg.RedisURL != "" {

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type runConfig struct {
+	authgate, oauth2Proxy, nginx, wrk, self, rotateScript string
+	duration, warmup                                      time.Duration
+	rounds, conns, missTokens                             int
+	serverCPU, loadCPU                                    string
+	only                                                  map[string]bool
+	workdir                                               string
+	keep, skipMemory                                      bool
+}
+
+// env is what every row shares: the provider, the upstream, the credentials.
+type env struct {
+	cfg                                  *runConfig
+	dir                                  string
+	upstreamURL, providerURL, issuer     string
+	clientID, clientSecret, cookieSecret string
+	token, cookie, lastToken, tokensFile string
+	nTokens                              int
+	report                               *report
+}
+
+// sample is one row in one round.
+type sample struct {
+	Round    int
+	Target   string
+	RPS      float64
+	Requests int64
+	Non2xx   int64
+	SockErrs int64
+	CPU      time.Duration // of the row's processes, during the measured run
+	HWMKB    int64         // peak RSS (VmHWM) of the row's processes, summed
+	Latency  string
+	Err      string
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	c := &runConfig{}
+	fs.StringVar(&c.authgate, "authgate", "", "authgate binary (required)")
+	fs.StringVar(&c.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary (its rows are skipped without it)")
+	fs.StringVar(&c.nginx, "nginx", "nginx", "nginx binary")
+	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
+	fs.StringVar(&c.rotateScript, "rotate", "", "wrk script rotating distinct tokens (bench/wrk/rotate.lua)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per row and round")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement (0: none)")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every round runs every row, in a rotated order")
+	fs.IntVar(&c.conns, "connections", 64, "wrk connections")
+	fs.IntVar(&c.missTokens, "miss-tokens", 100_000, "distinct tokens for the cache-miss rows and the cache memory test")
+	fs.StringVar(&c.serverCPU, "server-cpu", "0", "CPU (taskset list) of the server under test")
+	fs.StringVar(&c.loadCPU, "load-cpu", "1", "CPU of wrk and the shared upstream")
+	targetList := fs.String("targets", "", "comma-separated rows to run (default: all); baselines are added")
+	fs.StringVar(&c.workdir, "workdir", "", "working directory (default: a new temporary one)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs, configs, tokens)")
+	fs.BoolVar(&c.skipMemory, "skip-memory", false, "skip the cache memory test")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.authgate == "" || c.rotateScript == "" {
+		return fmt.Errorf("-authgate and -rotate are required")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c.self = self
+	if *targetList != "" {
+		c.only = map[string]bool{}
+		for _, n := range strings.Split(*targetList, ",") {
+			c.only[strings.TrimSpace(n)] = true
+		}
+		for _, t := range targets {
+			if c.only[t.name] {
+				c.only[t.baseline] = true
+			}
+		}
+		for n := range c.only {
+			if findTarget(n) == nil {
+				return fmt.Errorf("unknown target %q", n)
+			}
+		}
+	}
+	if c.workdir == "" {
+		if c.workdir, err = os.MkdirTemp("", "authgate-bench-"); err != nil {
+			return err
+		}
+	}
+	if !c.keep {
+		defer os.RemoveAll(c.workdir)
+	}
+
+	e := &env{cfg: c, dir: c.workdir, clientID: "authgate-bench", clientSecret: randomHex(24), cookieSecret: randomHex(24)}
+	rep := &report{cfg: c, started: time.Now()}
+	e.report = rep
+
+	logf("work directory %s", c.workdir)
+	logf("raw RS256 verification cost on CPU %s ...", c.serverCPU)
+	if rep.rsaNs, err = rsaOnServerCPU(c); err != nil {
+		return err
+	}
+	logf("  %.1f µs", float64(rep.rsaNs)/1e3)
+
+	up, err := e.startShared()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range up {
+			p.stop()
+		}
+	}()
+
+	var rows []target
+	for _, t := range targets {
+		if c.only != nil && !c.only[t.name] {
+			continue
+		}
+		if t.needs == "oauth2-proxy" && c.oauth2Proxy == "" {
+			rep.skipped = append(rep.skipped, t.name+" (no oauth2-proxy binary)")
+			continue
+		}
+		rows = append(rows, t)
+	}
+	for r := 1; r <= c.rounds; r++ {
+		for i := range rows {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// Rotate the order so no row is always first or always last.
+			t := rows[(i+r-1)%len(rows)]
+			s := e.measure(t, r)
+			rep.samples = append(rep.samples, s)
+			if s.Err != "" {
+				logf("round %d/%d %-17s ERROR %s", r, c.rounds, t.name, firstLine(s.Err))
+			} else {
+				logf("round %d/%d %-17s %9.0f req/s  %6.1f µs CPU/req  %s", r, c.rounds, t.name, s.RPS,
+					perReq(s.CPU, s.Requests), mibKB(s.HWMKB))
+			}
+		}
+	}
+	if !c.skipMemory && ctx.Err() == nil {
+		logf("cache memory: %d distinct tokens through one authgate ...", e.nTokens)
+		rep.mem, err = e.cacheMemory()
+		if err != nil {
+			rep.memErr = err.Error()
+			logf("  ERROR %s", firstLine(err.Error()))
+		}
+	}
+	rep.print(os.Stdout)
+	if f, err := os.Create(filepath.Join(c.workdir, "report.txt")); err == nil {
+		rep.print(f)
+		f.Close()
+	}
+	if b, err := json.MarshalIndent(rep.samples, "", "  "); err == nil {
+		_ = os.WriteFile(filepath.Join(c.workdir, "samples.json"), b, 0o644)
+	}
+	return nil
+}
+
+func findTarget(name string) *target {
+	for i := range targets {
+		if targets[i].name == name {
+			return &targets[i]
+		}
+	}
+	return nil
+}
+
+// startShared starts the upstream every proxy forwards to (on the load CPU:
+// it is not what is measured) and the provider, which mints the tokens.
+func (e *env) startShared() ([]*proc, error) {
+	c := e.cfg
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	up, err := startProc("upstream", c.loadCPU, filepath.Join(e.dir, "upstream.log"), nil, c.self, "upstream", "-listen", addr)
+	if err != nil {
+		return nil, err
+	}
+	e.upstreamURL = "http://" + addr
+	if err := waitHTTP(up, e.upstreamURL+"/", http.StatusOK); err != nil {
+		up.stop()
+		return nil, err
+	}
+
+	paddr, err := freeAddr()
+	if err != nil {
+		up.stop()
+		return nil, err
+	}
+	pdir := filepath.Join(e.dir, "provider")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		up.stop()
+		return nil, err
+	}
+	logf("provider: minting %d distinct RS256 tokens (about 1 ms of CPU each, on every core) ...", c.missTokens)
+	start := time.Now()
+	// Not pinned: it signs on every core before any measurement, then idles
+	// (authgate and oauth2-proxy fetch its discovery and JWKS at start-up).
+	prov, err := startProc("provider", "", filepath.Join(e.dir, "provider.log"), nil, c.self, "provider",
+		"-listen", paddr, "-dir", pdir, "-n", strconv.Itoa(c.missTokens),
+		"-client-id", e.clientID, "-client-secret", e.clientSecret, "-cookie-secret", e.cookieSecret)
+	if err != nil {
+		up.stop()
+		return nil, err
+	}
+	procs := []*proc{up, prov}
+	for {
+		if _, err := os.Stat(filepath.Join(pdir, fileReady)); err == nil {
+			break
+		}
+		if prov.exited() {
+			up.stop()
+			return nil, fmt.Errorf("provider exited:\n%s", prov.tail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logf("  done in %s", time.Since(start).Round(time.Second))
+	e.providerURL = "http://" + paddr
+	e.issuer = e.providerURL + "/application/o/authgate/"
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(pdir, name))
+		return strings.TrimSpace(string(b))
+	}
+	e.token, e.cookie = read(fileToken), read(fileCookie)
+	e.tokensFile = filepath.Join(pdir, fileTokens)
+	toks, err := readLines(e.tokensFile)
+	if err != nil || len(toks) == 0 {
+		return procs, fmt.Errorf("tokens file: %v", err)
+	}
+	e.nTokens, e.lastToken = len(toks), toks[len(toks)-1]
+	e.report.nTokens = e.nTokens
+	return procs, nil
+}
+
+// measure runs one row once: start it, check it answers as it should, warm
+// it up, then measure requests/s, CPU and peak RSS.
+func (e *env) measure(t target, round int) sample {
+	s := sample{Round: round, Target: t.name}
+	dir := filepath.Join(e.dir, fmt.Sprintf("r%d-%s", round, t.name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	in, err := t.start(e, dir)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer in.stop()
+	if err := in.check(); err != nil {
+		s.Err = "check: " + err.Error()
+		return s
+	}
+	if e.cfg.warmup > 0 {
+		warm := in.load
+		if warm.rotate {
+			// Warm with the one cached token, so the measured run's
+			// distinct tokens are all new to this process.
+			warm = load{url: warm.url, headers: []string{e.bearer()}}
+		}
+		if _, err := e.runWrk(warm, e.cfg.warmup); err != nil {
+			s.Err = "warm-up: " + err.Error()
+			return s
+		}
+	}
+	cpu0, err := cpuOf(in.procs)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	res, err := e.runWrk(in.load, e.cfg.duration)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	cpu1, err := cpuOf(in.procs)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	for _, p := range in.procs {
+		kb, err := p.statusKB("VmHWM")
+		if err != nil {
+			s.Err = err.Error()
+			return s
+		}
+		s.HWMKB += kb
+	}
+	s.RPS, s.Requests, s.Non2xx, s.SockErrs, s.Latency = res.RPS, res.Requests, res.Non2xx, res.SockErrs, res.Latency
+	s.CPU = cpu1 - cpu0
+	if s.Non2xx > 0 {
+		s.Err = fmt.Sprintf("%d of %d answers were not 2xx/3xx", s.Non2xx, s.Requests)
+	}
+	return s
+}
+
+func cpuOf(procs []*proc) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range procs {
+		d, err := p.cpuTime()
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// memResult is the cache memory test's outcome.
+type memResult struct {
+	Entries             int
+	RSSBeforeKB         int64
+	RSSAfterKB, HWMKB   int64
+	HeapInuse, HeapLive float64 // bytes, from authgate's /metrics after the fill
+	Failed              int64
+}
+
+// cacheMemory sends every distinct token once to a fresh authgate (so its
+// cache holds them all) and reads its memory.
+func (e *env) cacheMemory() (memResult, error) {
+	var m memResult
+	dir := filepath.Join(e.dir, "memory")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return m, err
+	}
+	p, url, admin, err := e.startAuthgateAdmin(dir, map[string]string{"AUTHGATE_TOKEN_CACHE_ENTRIES": strconv.Itoa(max(e.nTokens, 100_000))})
+	if err != nil {
+		return m, err
+	}
+	defer p.stop()
+	if m.RSSBeforeKB, err = p.statusKB("VmRSS"); err != nil {
+		return m, err
+	}
+	toks, err := readLines(e.tokensFile)
+	if err != nil {
+		return m, err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
+	var next atomic.Int64
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(toks) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodGet, url+"/", nil)
+				req.Header.Set("Authorization", "Bearer "+toks[i])
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m.Entries, m.Failed = len(toks), failed.Load()
+	if m.RSSAfterKB, err = p.statusKB("VmRSS"); err != nil {
+		return m, err
+	}
+	if m.HWMKB, err = p.statusKB("VmHWM"); err != nil {
+		return m, err
+	}
+	metrics := scrape(admin + "/metrics")
+	m.HeapInuse, m.HeapLive = metrics["go_memstats_heap_inuse_bytes"], metrics["go_memstats_heap_alloc_bytes"]
+	if m.Failed > 0 {
+		return m, fmt.Errorf("%d of %d requests failed", m.Failed, m.Entries)
+	}
+	return m, nil
+}
+
+// scrape reads the unlabelled samples of a Prometheus text exposition.
+func scrape(url string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(url)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
+}
+
+// rsaOnServerCPU runs "benchstack rsa" pinned to the server CPU.
+func rsaOnServerCPU(c *runConfig) (int64, error) {
+	p, err := startProc("rsa", c.serverCPU, filepath.Join(c.workdir, "rsa.log"), nil, c.self, "rsa")
+	if err != nil {
+		return 0, err
+	}
+	<-p.done
+	out := p.tail()
+	ns, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("rsa: %s", out)
+	}
+	return ns, nil
+}
+
+func readLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines, sc.Err()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,343 @@
+package deploy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"debug/elf"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/devprovider"
+)
+
+const testVersion = "v0.0.0-dockerfile-test"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// binary builds cmd/authgate once, with exactly the Dockerfile's go build
+// command (its environment assignments and flags, ARGs expanded; VERSION set
+// as --build-arg would), for this machine's OS and architecture.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		bc, _ := dockerBuild(t, map[string]string{"TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH, "VERSION": testVersion})
+		dir, err := os.MkdirTemp("", "authgate-docker-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "authgate")
+		args := replaceArg(bc.Args, bc.Output, binPath)
+		cmd := exec.Command("go", args...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), bc.Env...)
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build with the Dockerfile's flags: %v\n%s", buildErr, buildOut)
+	}
+	if binPath == "" {
+		t.Fatal("the Dockerfile's go build command could not be extracted (see the first failing test)")
+	}
+	return binPath
+}
+
+func replaceArg(args []string, old, new string) []string {
+	out := append([]string(nil), args...)
+	for i := range out {
+		if out[i] == old {
+			out[i] = new
+		}
+	}
+	return out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// The Dockerfile's flags give a static, stripped, path-free binary that runs.
+func TestDockerfileBinary(t *testing.T) {
+	bin := binary(t)
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "authgate "+testVersion {
+		t.Errorf("authgate version: %q, %v; want \"authgate %s\" (-X main.version)", out, err, testVersion)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the binary has a dynamic loader (PT_INTERP): not static, it would not start on distroless/static")
+		}
+	}
+	if f.Section(".symtab") != nil {
+		t.Error("the binary has a symbol table: -s missing")
+	}
+	if f.Section(".debug_info") != nil || f.Section(".zdebug_info") != nil {
+		t.Error("the binary has DWARF: -w missing")
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs("..")
+	if bytes.Contains(data, []byte(root+string(filepath.Separator))) {
+		t.Errorf("the binary contains the build path %s: -trimpath missing", root)
+	}
+}
+
+// instance is a running authgate process with an embedded provider and a
+// recording upstream.
+type instance struct {
+	Addr, Admin string
+	Log         *syncBuffer
+	cmd         *exec.Cmd
+	done        chan struct{}
+	exitErr     error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// startInstance runs the binary against an embedded provider (devprovider)
+// with upstream, and waits for /readyz.
+func startInstance(t *testing.T, upstream http.Handler, extraEnv ...string) *instance {
+	t.Helper()
+	bin := binary(t)
+	in := &instance{Addr: freeAddr(t), Admin: freeAddr(t), Log: &syncBuffer{}, done: make(chan struct{})}
+
+	prov := httptest.NewUnstartedServer(nil)
+	prov.Start()
+	t.Cleanup(prov.Close)
+	secret := randomString(32)
+	p, err := devprovider.New(devprovider.Options{
+		BaseURL: prov.URL, Slug: "authgate", ClientID: "authgate-test", ClientSecret: secret,
+		RedirectURIs: []string{"http://" + in.Addr + "/auth/callback"},
+		Users:        []devprovider.User{{Username: "alice", Password: "alice"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov.Config.Handler = p
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
+
+	in.cmd = exec.Command(bin, "serve")
+	in.cmd.Env = append([]string{
+		"PATH=/usr/bin:/bin",
+		"AUTHENTIK_URL=" + prov.URL,
+		"AUTHENTIK_APP_SLUG=authgate",
+		"AUTHENTIK_CLIENT_ID=authgate-test",
+		"AUTHENTIK_CLIENT_SECRET=" + secret,
+		"API_URL=http://" + in.Addr,
+		"COOKIE_SECRET=" + randomString(32),
+		"UPSTREAM_URL=" + up.URL,
+		"LISTEN_ADDR=" + in.Addr,
+		"ADMIN_ADDR=" + in.Admin,
+	}, extraEnv...)
+	in.cmd.Stdout, in.cmd.Stderr = in.Log, in.Log
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { in.exitErr = in.cmd.Wait(); close(in.done) }()
+	t.Cleanup(func() {
+		_ = in.cmd.Process.Kill()
+		<-in.done
+		if t.Failed() {
+			t.Logf("authgate log:\n%s", in.Log.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-in.done:
+			t.Fatalf("authgate exited early: %v\n%s", in.exitErr, in.Log.String())
+		default:
+		}
+		if resp, err := http.Get("http://" + in.Admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return in
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("authgate not ready:\n%s", in.Log.String())
+	return nil
+}
+
+// `authgate healthcheck` is the image's HEALTHCHECK: it asks ADMIN_ADDR.
+func TestHealthcheckCommand(t *testing.T) {
+	in := startInstance(t, http.NotFoundHandler())
+	bin := binary(t)
+	cmd := exec.Command(bin, "healthcheck")
+	cmd.Env = []string{"ADMIN_ADDR=" + in.Admin}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("healthcheck against a running instance: %v\n%s", err, out)
+	}
+	// ":port" (the Dockerfile's default form) means this machine.
+	_, port, _ := net.SplitHostPort(in.Admin)
+	cmd = exec.Command(bin, "healthcheck")
+	cmd.Env = []string{"ADMIN_ADDR=:" + port}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("healthcheck with ADMIN_ADDR=:%s: %v\n%s", port, err, out)
+	}
+	cmd = exec.Command(bin, "healthcheck", freeAddr(t))
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("healthcheck against nothing: %v (%s), want exit status 1", err, out)
+	}
+}
+
+// SIGTERM: the listener closes at once (new connections are refused), the
+// request in flight completes, the store is closed, and the exit status is 0.
+func TestGracefulShutdown(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			http.NotFound(w, r)
+			return
+		}
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "slow answer")
+	})
+	in := startInstance(t, upstream, "AUTHGATE_PUBLIC_ROUTES=/slow")
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + in.Addr + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		res <- result{status: resp.StatusCode, body: string(b), err: err}
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the upstream")
+	}
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	// New connections are refused while the request is still in flight.
+	refused := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", in.Addr, time.Second)
+		if err != nil {
+			refused = errors.Is(err, syscall.ECONNREFUSED)
+			break
+		}
+		c.Close()
+	}
+	if !refused {
+		t.Error("the listener still accepted connections after SIGTERM")
+	}
+	// Readiness turns false while draining, so no new traffic is routed here.
+	if resp, err := http.Get("http://" + in.Admin + "/readyz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz while draining: %d, want 503", resp.StatusCode)
+		}
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("the in-flight request ended before the upstream answered: %+v", r)
+	case <-in.done:
+		t.Fatal("authgate exited with a request in flight")
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	close(release)
+	select {
+	case r := <-res:
+		if r.err != nil || r.status != http.StatusOK || r.body != "slow answer" {
+			t.Errorf("in-flight request after SIGTERM: %+v, want 200 \"slow answer\"", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the in-flight request did not complete")
+	}
+	select {
+	case <-in.done:
+		if in.exitErr != nil {
+			t.Errorf("exit: %v, want status 0", in.exitErr)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("authgate did not exit after draining")
+	}
+	log := in.Log.String()
+	for _, want := range []string{`"msg":"shutting down"`, `"msg":"stopped"`, `"store":"closed"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}

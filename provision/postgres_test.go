@@ -1,0 +1,179 @@
+package provision_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authgate/authgate/internal/pgtest"
+	"github.com/authgate/authgate/provision"
+)
+
+type row struct {
+	ID, Email, Name, Org *string
+	LastLogin            time.Time
+}
+
+func readRow(t *testing.T, pool *pgxpool.Pool, query, id string) (row, bool) {
+	t.Helper()
+	var r row
+	err := pool.QueryRow(context.Background(), query, id).Scan(&r.ID, &r.Email, &r.Name, &r.Org, &r.LastLogin)
+	if err != nil {
+		if strings.Contains(err.Error(), "no rows") {
+			return r, false
+		}
+		t.Fatalf("query: %v", err)
+	}
+	return r, true
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<NULL>"
+	}
+	return *p
+}
+
+func TestPostgresUpsert(t *testing.T) {
+	pg := pgtest.Start(t)
+	pool := pg.Pool(t)
+	ctx := context.Background()
+
+	t.Run("seed table, default columns", func(t *testing.T) {
+		// The seed's table: camelCase columns, quoted.
+		pg.Exec(t, `CREATE TABLE users (
+			"id" text PRIMARY KEY, "email" text, "name" text, "organizationId" text,
+			"lastLoginAt" timestamptz NOT NULL, "createdAt" timestamptz NOT NULL DEFAULT now())`)
+		s, err := provision.NewPostgres(provision.PostgresOptions{URL: pg.URL(), Table: "users"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		q := `SELECT "id","email","name","organizationId","lastLoginAt" FROM users WHERE "id" = $1`
+
+		first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		u := provision.User{ID: "user-1", Email: "a@example.com", Name: "Alice", OrganizationID: "org-1", LastLoginAt: first}
+		if err := s.Provision(ctx, u); err != nil {
+			t.Fatalf("first login: %v", err)
+		}
+		r, ok := readRow(t, pool, q, "user-1")
+		if !ok || str(r.Email) != "a@example.com" || str(r.Name) != "Alice" || str(r.Org) != "org-1" || !r.LastLogin.Equal(first) {
+			t.Fatalf("after first login: %v %+v", ok, r)
+		}
+		var created time.Time
+		_ = pool.QueryRow(ctx, `SELECT "createdAt" FROM users WHERE "id" = 'user-1'`).Scan(&created)
+
+		// Later login: updated in place (one row), lastLoginAt moves, and a
+		// claim the token no longer carries does not erase the stored value.
+		second := first.Add(time.Hour)
+		u2 := provision.User{ID: "user-1", Email: "alice@new.example", Name: "", OrganizationID: "org-2", LastLoginAt: second}
+		if err := s.Provision(ctx, u2); err != nil {
+			t.Fatalf("second login: %v", err)
+		}
+		r, _ = readRow(t, pool, q, "user-1")
+		if str(r.Email) != "alice@new.example" || str(r.Name) != "Alice" || str(r.Org) != "org-2" || !r.LastLogin.Equal(second) {
+			t.Fatalf("after second login: %+v", r)
+		}
+		var n int
+		var created2 time.Time
+		_ = pool.QueryRow(ctx, `SELECT count(*), min("createdAt") FROM users`).Scan(&n, &created2)
+		if n != 1 || !created2.Equal(created) {
+			t.Fatalf("rows = %d, createdAt %v → %v (an update must not re-insert)", n, created, created2)
+		}
+
+		// First login of someone without email or name: NULLs.
+		if err := s.Provision(ctx, provision.User{ID: "user-2", LastLoginAt: first}); err != nil {
+			t.Fatal(err)
+		}
+		r, _ = readRow(t, pool, q, "user-2")
+		if r.Email != nil || r.Name != nil || r.Org != nil {
+			t.Fatalf("absent claims stored as %+v", r)
+		}
+
+		// Hostile values are data, not SQL.
+		evil := provision.User{ID: `x'); DROP TABLE users; --`, Name: `"; DELETE FROM users; --`, LastLoginAt: first}
+		if err := s.Provision(ctx, evil); err != nil {
+			t.Fatal(err)
+		}
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
+		if n != 3 {
+			t.Fatalf("rows after hostile values = %d", n)
+		}
+	})
+
+	t.Run("schema table and mapped columns", func(t *testing.T) {
+		pg.Exec(t, `CREATE SCHEMA app; CREATE TABLE app."Accounts" (
+			user_id text NOT NULL UNIQUE, mail text, org_id text, last_seen timestamp NOT NULL)`)
+		s, err := provision.NewPostgres(provision.PostgresOptions{
+			URL: pg.URL(), Table: "app.Accounts",
+			// name left out: the table has no such column.
+			Columns: map[string]string{"id": "user_id", "email": "mail", "organizationId": "org_id", "lastLoginAt": "last_seen"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if !strings.Contains(s.SQL(), `"app"."Accounts"`) || strings.Contains(s.SQL(), `"name"`) {
+			t.Fatalf("SQL: %s", s.SQL())
+		}
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		for i := range 2 {
+			at := time.Date(2026, 3, 1, 0, 0, i, 0, time.UTC)
+			if err := s.Provision(ctx, provision.User{ID: "u", Email: "u@example.com", Name: "ignored", OrganizationID: "o", LastLoginAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		var seen time.Time
+		if err := pool.QueryRow(ctx, `SELECT count(*), max(last_seen) FROM app."Accounts"`).Scan(&n, &seen); err != nil || n != 1 || seen.Second() != 1 {
+			t.Fatalf("rows %d, last_seen %v, %v", n, seen, err)
+		}
+	})
+
+	t.Run("misconfigured", func(t *testing.T) {
+		s, err := provision.NewPostgres(provision.PostgresOptions{URL: pg.URL(), Table: "users", Columns: map[string]string{"id": "id", "lastLoginAt": "no_such_column"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "no_such_column") {
+			t.Fatalf("Check with a missing column: %v", err)
+		}
+		if err := s.Provision(ctx, provision.User{ID: "x", LastLoginAt: time.Now()}); err == nil {
+			t.Fatal("upsert into a missing column succeeded")
+		}
+		if _, err := provision.NewPostgres(provision.PostgresOptions{URL: "postgres://u:secret-pw@[bad", Table: "users"}); err == nil || strings.Contains(err.Error(), "secret-pw") {
+			t.Fatalf("bad URL: %v", err)
+		}
+		if _, err := provision.NewPostgres(provision.PostgresOptions{URL: pg.URL(), Table: "a.b.c"}); err == nil {
+			t.Fatal("three-part table name accepted")
+		}
+	})
+
+	t.Run("database down", func(t *testing.T) {
+		// Nothing listens there: the upsert fails within the context, it
+		// does not hang.
+		s, err := provision.NewPostgres(provision.PostgresOptions{URL: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable", Table: "users"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		began := time.Now()
+		if err := s.Provision(ctx, provision.User{ID: "x", LastLoginAt: time.Now()}); err == nil {
+			t.Fatal("upsert without a database succeeded")
+		}
+		if time.Since(began) > 3*time.Second {
+			t.Fatalf("failing upsert took %v", time.Since(began))
+		}
+	})
+}

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzCanonicalPath: canonicalPath never panics; what it accepts has no dot
+// segment (also not as "..;x"), no backslash, no control character and no
+// doubled slash, starts with "/", and is its own canonical form.
+func FuzzCanonicalPath(f *testing.F) {
+	for _, s := range []string{
+		"", "/", "/a/b/", "//admin", "/public/../admin", "/public/./x", "/a/..;/b", "/a/.;x/b",
+		"/public;/../admin", "/a\\b", "/a\x00b", "/a\x7fb", "relative", "/.", "/..", "/a/.", "/a/..",
+		"/%2e%2e/", "/a//b//", "/;/admin", "/...", "/.a/b.", "/admin;x=1/y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := canonicalPath(in)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(p, "/") {
+			t.Fatalf("canonicalPath(%q) = %q: not absolute", in, p)
+		}
+		if strings.Contains(p, "\\\\") || strings.Contains(p, "\\") {
+			t.Fatalf("canonicalPath(%q) = %q: backslash", in, p)
+		}
+		if strings.Contains(p, "//") {
+			t.Fatalf("canonicalPath(%q) = %q: doubled slash", in, p)
+		}
+		for _, seg := range strings.Split(p, "/") {
+			name, _, _ := strings.Cut(seg, ";")
+			if name == "." || name == ".." {
+				t.Fatalf("canonicalPath(%q) = %q: dot segment %q", in, p, seg)
+			}
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] < 0x20 || p[i] == 0x7f {
+				t.Fatalf("canonicalPath(%q) = %q: control character", in, p)
+			}
+		}
+		again, err := canonicalPath(p)
+		if err != nil || again != p {
+			t.Fatalf("not idempotent: canonicalPath(%q) = %q, then %q (%v)", in, p, again, err)
+		}
+		// Route matching considers the path without parameters too: that form
+		// must be as clean.
+		for _, form := range matchForms(p) {
+			if strings.Contains(form, "//") || !strings.HasPrefix(form, "/") {
+				t.Fatalf("matchForms(%q) has %q", p, form)
+			}
+		}
+	})
+}

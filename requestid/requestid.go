@@ -1,0 +1,107 @@
+// Package requestid gives every request an id that ties its log lines, the
+// upstream's log lines and the client's report together.
+//
+// Middleware accepts the client's X-Request-Id when it is sane (1 to 64
+// characters of [A-Za-z0-9._-], so it cannot inject log fields or header
+// lines) and generates one otherwise; it answers with the id in X-Request-Id
+// and puts it in the request's context. The reverse proxy sends it upstream
+// (proxy's Rewrite sets X-Request-Id from the context). NewLogHandler adds it
+// to every log record made with that context, as "request_id".
+package requestid
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+)
+
+// Header is the request and response header carrying the id.
+const Header = "X-Request-Id"
+
+// MaxLen bounds an accepted client id.
+const MaxLen = 64
+
+type ctxKey struct{}
+
+// From returns the request id in ctx, or "".
+func From(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// With returns ctx carrying id.
+func With(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// Valid reports whether a client-supplied id may be used as is.
+func Valid(id string) bool {
+	if id == "" || len(id) > MaxLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// New returns a fresh id: 128 random bits, base64url (22 characters).
+func New() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Middleware assigns the request id (see the package doc).
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(Header)
+		if !Valid(id) {
+			id = New()
+		}
+		w.Header().Set(Header, id)
+		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
+	})
+}
+
+// NewLogHandler wraps h so that every record logged with a context carrying a
+// request id gets a "request_id" attribute. Wrapping twice adds it once.
+func NewLogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(logHandler); ok {
+		return h
+	}
+	return logHandler{h}
+}
+
+// Logger returns log with its handler wrapped by NewLogHandler.
+func Logger(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	if _, ok := log.Handler().(logHandler); ok {
+		return log
+	}
+	return slog.New(NewLogHandler(log.Handler()))
+}
+
+type logHandler struct{ slog.Handler }
+
+func (h logHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id := From(ctx); id != "" {
+		rec.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return logHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h logHandler) WithGroup(name string) slog.Handler {
+	return logHandler{h.Handler.WithGroup(name)}
+}

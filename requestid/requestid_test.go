@@ -1,0 +1,83 @@
+package requestid
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestValid(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"abc-123_X.y", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"", false},
+		{"has space", false},
+		{"quote\"", false},
+		{"new\nline", false},
+		{"semi;colon", false},
+		{"ünicode", false},
+		{"a=b", false},
+	} {
+		if got := Valid(tc.id); got != tc.ok {
+			t.Errorf("Valid(%q) = %v, want %v", tc.id, got, tc.ok)
+		}
+	}
+	if id := New(); !Valid(id) || len(id) != 22 || New() == id {
+		t.Errorf("New() = %q", id)
+	}
+}
+
+func TestMiddlewareAndLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := Logger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	if Logger(log) != log {
+		t.Error("Logger wraps twice")
+	}
+	var seen string
+	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = From(r.Context())
+		log.With("component", "test").InfoContext(r.Context(), "inside")
+	}))
+
+	for _, tc := range []struct{ sent, want string }{
+		{"client-id.1", "client-id.1"},
+		{"bad id", ""},
+		{strings.Repeat("x", 65), ""},
+		{"", ""},
+	} {
+		buf.Reset()
+		req := httptest.NewRequest("GET", "/", nil)
+		if tc.sent != "" {
+			req.Header.Set(Header, tc.sent)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get(Header)
+		if tc.want != "" && got != tc.want || tc.want == "" && (got == tc.sent || !Valid(got)) {
+			t.Errorf("sent %q: answered %q", tc.sent, got)
+		}
+		if seen != got {
+			t.Errorf("context id %q, header %q", seen, got)
+		}
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		if line["request_id"] != got || line["component"] != "test" {
+			t.Errorf("log line %v", line)
+		}
+	}
+	buf.Reset()
+	log.Info("outside")
+	if strings.Contains(buf.String(), "request_id") {
+		t.Errorf("a line outside any request has a request id: %s", buf.String())
+	}
+}
