@@ -45,11 +45,12 @@ func TestNginx(t *testing.T) {
 	})
 
 	t.Run("the subrequest describes the original method", func(t *testing.T) {
-		// A form POST cannot be replayed after login, so it returns to "/":
-		// proof that X-Original-Method carried POST, not the subrequest's GET.
+		// A form POST cannot be replayed after login, so it returns to "/"
+		// with a 303: proof that X-Original-Method carried POST, not the
+		// subrequest's GET.
 		r := newBrowser(t).do(http.MethodPost, base+"/form", "a=1",
 			append([]string{"Content-Type", "application/x-www-form-urlencoded"}, navHeaders...)...)
-		if r.Status != http.StatusFound || r.Location != base+"/auth/login?rd=%2F" {
+		if r.Status != http.StatusSeeOther || r.Location != base+"/auth/login?rd=%2F" {
 			t.Errorf("POST navigation without session: %d %q", r.Status, r.Location)
 		}
 	})
