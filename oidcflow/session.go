@@ -124,6 +124,13 @@ func (f *Flow) refreshOnce(ctx context.Context, rt string) (*tokenSet, error) {
 	return &ts, nil
 }
 
+// refreshResultTTL is how long a refresh's result stays redeemable with the
+// refresh token it replaced. It must outlast the waiters' 10 s poll, and it
+// lets a second tab whose request left with the old cookie just after the
+// first finished keep its session; beyond that, the old token is as dead at
+// authgate as at a provider that rotates without grace.
+const refreshResultTTL = 15 * time.Second
+
 func (f *Flow) refreshShared(ctx context.Context, key, rt string) (*tokenSet, error) {
 	if ts, ok := f.refreshResult(ctx, key); ok {
 		return ts, nil
@@ -158,8 +165,8 @@ func (f *Flow) refreshShared(ctx context.Context, key, rt string) (*tokenSet, er
 		_ = f.store.Delete(ctx, key+":lock")
 		return nil, err
 	}
-	if b, err := f.seal("refresh", ts, 30*time.Second); err == nil {
-		_ = f.store.Put(ctx, key+":result", b, 30*time.Second)
+	if b, err := f.seal("refresh", ts, refreshResultTTL); err == nil {
+		_ = f.store.Put(ctx, key+":result", b, refreshResultTTL)
 	}
 	return ts, nil
 }
@@ -197,7 +204,7 @@ func (f *Flow) grantRefresh(ctx context.Context, rt string) (*tokenSet, error) {
 		ts.Refresh = rt
 	}
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" {
-		if _, err := f.idTokens.Verify(ctx, rawID); err == nil {
+		if _, err := f.verifyIDToken(ctx, rawID); err == nil {
 			ts.IDToken = rawID
 		}
 	}
