@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/internal/httptoken"
 )
 
 // derive checks cross-key rules and computes derived values. Each problem names
@@ -128,7 +130,7 @@ func (c *Config) derive(r reader) []string {
 		add("scopes", "must include openid")
 	}
 	for _, name := range []string{c.CookieName, c.RefreshCookieName} {
-		if !validToken(name) || strings.HasPrefix(name, "__") {
+		if !httptoken.Valid(name) || strings.HasPrefix(name, "__") {
 			add("cookie_name", "%q is not a valid cookie name (prefixes are added automatically)", name)
 		}
 	}
@@ -141,7 +143,7 @@ func (c *Config) derive(r reader) []string {
 		{"header_user_sub", c.Headers.Sub}, {"header_org_id", c.Headers.OrgID}, {"header_role", c.Headers.Role},
 		{"header_user_email", c.Headers.Email}, {"header_user_name", c.Headers.Name}, {"header_user_groups", c.Headers.Groups},
 	} {
-		if !validToken(h.val) {
+		if !httptoken.Valid(h.val) {
 			add(h.key, "%q is not a valid header name", h.val)
 			continue
 		}
@@ -196,18 +198,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// validToken reports whether s is an RFC 7230 token (valid header or cookie name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

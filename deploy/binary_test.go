@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 const testVersion = "v0.0.0-dockerfile-test"
@@ -118,37 +119,7 @@ func TestDockerfileBinary(t *testing.T) {
 // recording upstream.
 type instance struct {
 	Addr, Admin string
-	Log         *syncBuffer
-	cmd         *exec.Cmd
-	done        chan struct{}
-	exitErr     error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	proc        *testproc.Process
 }
 
 func randomString(n int) string {
@@ -162,7 +133,7 @@ func randomString(n int) string {
 func startInstance(t *testing.T, upstream http.Handler, extraEnv ...string) *instance {
 	t.Helper()
 	bin := binary(t)
-	in := &instance{Addr: freeAddr(t), Admin: freeAddr(t), Log: &syncBuffer{}, done: make(chan struct{})}
+	in := &instance{Addr: testproc.FreeAddr(t), Admin: testproc.FreeAddr(t)}
 
 	prov := httptest.NewUnstartedServer(nil)
 	prov.Start()
@@ -180,8 +151,8 @@ func startInstance(t *testing.T, upstream http.Handler, extraEnv ...string) *ins
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 
-	in.cmd = exec.Command(bin, "serve")
-	in.cmd.Env = append([]string{
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append([]string{
 		"PATH=/usr/bin:/bin",
 		"AUTHENTIK_URL=" + prov.URL,
 		"AUTHENTIK_APP_SLUG=authgate",
@@ -193,35 +164,11 @@ func startInstance(t *testing.T, upstream http.Handler, extraEnv ...string) *ins
 		"LISTEN_ADDR=" + in.Addr,
 		"ADMIN_ADDR=" + in.Admin,
 	}, extraEnv...)
-	in.cmd.Stdout, in.cmd.Stderr = in.Log, in.Log
-	if err := in.cmd.Start(); err != nil {
-		t.Fatal(err)
+	in.proc = testproc.Run(t, cmd, testproc.Options{Label: "authgate log", Stop: os.Kill})
+	if err := in.proc.WaitHTTP("http://"+in.Admin+"/readyz", 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, in.proc.Output())
 	}
-	go func() { in.exitErr = in.cmd.Wait(); close(in.done) }()
-	t.Cleanup(func() {
-		_ = in.cmd.Process.Kill()
-		<-in.done
-		if t.Failed() {
-			t.Logf("authgate log:\n%s", in.Log.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-in.done:
-			t.Fatalf("authgate exited early: %v\n%s", in.exitErr, in.Log.String())
-		default:
-		}
-		if resp, err := http.Get("http://" + in.Admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return in
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("authgate not ready:\n%s", in.Log.String())
-	return nil
+	return in
 }
 
 // `authgate healthcheck` is the image's HEALTHCHECK: it asks ADMIN_ADDR.
@@ -240,7 +187,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("healthcheck with ADMIN_ADDR=:%s: %v\n%s", port, err, out)
 	}
-	cmd = exec.Command(bin, "healthcheck", freeAddr(t))
+	cmd = exec.Command(bin, "healthcheck", testproc.FreeAddr(t))
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
@@ -285,7 +232,7 @@ func TestGracefulShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow request never reached the upstream")
 	}
-	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := in.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -319,7 +266,7 @@ func TestGracefulShutdown(t *testing.T) {
 	select {
 	case r := <-res:
 		t.Fatalf("the in-flight request ended before the upstream answered: %+v", r)
-	case <-in.done:
+	case <-in.proc.Done():
 		t.Fatal("authgate exited with a request in flight")
 	case <-time.After(300 * time.Millisecond):
 	}
@@ -334,14 +281,14 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("the in-flight request did not complete")
 	}
 	select {
-	case <-in.done:
-		if in.exitErr != nil {
-			t.Errorf("exit: %v, want status 0", in.exitErr)
+	case <-in.proc.Done():
+		if err := in.proc.Err(); err != nil {
+			t.Errorf("exit: %v, want status 0", err)
 		}
 	case <-time.After(25 * time.Second):
 		t.Fatal("authgate did not exit after draining")
 	}
-	log := in.Log.String()
+	log := in.proc.Output()
 	for _, want := range []string{`"msg":"shutting down"`, `"msg":"stopped"`, `"store":"closed"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/cookies"
+	"github.com/authgate/authgate/internal/gateproc"
 	"github.com/authgate/authgate/internal/hydratest"
 	"github.com/authgate/authgate/internal/redistest"
 )
@@ -55,7 +56,7 @@ func (b *backchannelTap) last() (time.Time, int) {
 }
 
 // login runs the whole login of browser b through gate g (whose public URL is api).
-func login(t *testing.T, b *browser, g *gate, h *hydratest.Hydra, api string) {
+func login(t *testing.T, b *browser, g *gateproc.Gate, h *hydratest.Hydra, api string) {
 	t.Helper()
 	r := b.get(g.URL+"/auth/login?rd=/app", nil)
 	if r.Status != http.StatusFound || !strings.HasPrefix(r.Location, h.PublicURL()) {
@@ -89,7 +90,7 @@ func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
 	h := hydratest.Start(t, hydratest.Options{})
 	up := newUpstream(t)
 
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB := gateproc.FreeAddr(t), gateproc.FreeAddr(t)
 	// Both replicas serve one public URL (as behind a load balancer); the
 	// test reaches each directly. Cookies ignore ports, so the browser's
 	// cookies from A go to B as well.
@@ -166,7 +167,7 @@ func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
 		}
 		at, status := tap.last()
 		if status != http.StatusOK {
-			t.Fatalf("replica A answered Hydra's logout token with %d:\n%s", status, a.Log.String())
+			t.Fatalf("replica A answered Hydra's logout token with %d:\n%s", status, a.Log())
 		}
 		for {
 			st, reason := apiCall(br, b.URL)

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/authgate/authgate/cookies"
+	"github.com/authgate/authgate/internal/gateproc"
 	"github.com/authgate/authgate/internal/hydratest"
 )
 
@@ -299,7 +300,7 @@ func TestBrowserSession(t *testing.T) {
 	const ttl = 8 * time.Second
 	h := hydratest.Start(t, hydratest.Options{AccessTokenTTL: ttl})
 	app := newApp(t)
-	addr := freeAddr(t)
+	addr := gateproc.FreeAddr(t)
 	api := "http://" + addr
 	clientID, secret := h.CreateClient(t, hydratest.Client{
 		RedirectURIs:           []string{api + "/auth/callback"},
@@ -513,7 +514,7 @@ func TestBrowserSession(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			two.screenshot("backchannel-timeout")
-			t.Fatalf("second browser still signed in 15s after the provider ended its session: %d %s\n%s", r.Status, r.Body, g.Log.String())
+			t.Fatalf("second browser still signed in 15s after the provider ended its session: %d %s\n%s", r.Status, r.Body, g.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -538,7 +539,7 @@ func TestBrowserSession(t *testing.T) {
 	}
 
 	// Never a token in the authgate log.
-	if strings.Contains(g.Log.String(), refresh1) {
+	if strings.Contains(g.Log(), refresh1) {
 		t.Error("refresh cookie value in the log")
 	}
 	if errors.Is(context.Cause(one.ctx), context.Canceled) {

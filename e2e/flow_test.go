@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/cookies"
+	"github.com/authgate/authgate/internal/gateproc"
 	"github.com/authgate/authgate/internal/hydratest"
 	"github.com/authgate/authgate/internal/redistest"
 )
@@ -24,7 +25,7 @@ func TestFlowAgainstHydra(t *testing.T) {
 	h := hydratest.Start(t, hydratest.Options{AccessTokenTTL: 4 * time.Second})
 	up := newUpstream(t)
 
-	addr := freeAddr(t)
+	addr := gateproc.FreeAddr(t)
 	api := "http://" + addr
 	clientID, secret := h.CreateClient(t, hydratest.Client{
 		RedirectURIs:           []string{api + "/auth/callback"},
@@ -245,11 +246,11 @@ func TestFlowAgainstHydra(t *testing.T) {
 		if what != "id token" && contains(b.seen, s) { // the ID token is the logout hint, by protocol
 			t.Errorf("%s appeared in a URL or response body", what)
 		}
-		if strings.Contains(g.Log.String(), s) {
+		if strings.Contains(g.Log(), s) {
 			t.Errorf("%s appeared in authgate's log", what)
 		}
 	}
-	if strings.Contains(g.Log.String(), code) {
+	if strings.Contains(g.Log(), code) {
 		t.Error("exchange code appeared in authgate's log")
 	}
 }

@@ -5,16 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/gateproc"
 )
 
 // upstream is a real HTTP app that records what authgate sent it.
@@ -43,86 +43,11 @@ func (u *upstream) lastRequest() *http.Request {
 	return u.last
 }
 
-// syncBuffer collects the process output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// gate is a running authgate process.
-type gate struct {
-	URL, AdminURL string
-	Log           *syncBuffer
-	cmd           *exec.Cmd
-}
-
-func freeAddr(t *testing.T) string {
+// startGate runs the package's authgate binary with env (plus listener
+// addresses) and waits for /readyz.
+func startGate(t *testing.T, addr string, env map[string]string) *gateproc.Gate {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startGate runs the binary with env (plus listener addresses) and waits for /readyz.
-func startGate(t *testing.T, addr string, env map[string]string) *gate {
-	t.Helper()
-	admin := freeAddr(t)
-	g := &gate{URL: "http://" + addr, AdminURL: "http://" + admin, Log: &syncBuffer{}}
-	g.cmd = exec.Command(binary)
-	g.cmd.Env = []string{"PATH=/usr/bin:/bin", "LISTEN_ADDR=" + addr, "ADMIN_ADDR=" + admin}
-	for k, v := range env {
-		g.cmd.Env = append(g.cmd.Env, k+"="+v)
-	}
-	g.cmd.Stdout, g.cmd.Stderr = g.Log, g.Log
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = g.cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(syncSignal)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = g.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("authgate log:\n%s", g.Log.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			t.Fatalf("authgate exited early:\n%s", g.Log.String())
-		default:
-		}
-		resp, err := http.Get(g.AdminURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("authgate not ready:\n%s", g.Log.String())
-	return nil
+	return gateproc.Start(t, binary, addr, env)
 }
 
 // browser is a cookie-keeping client that does not follow redirects by

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/authgate/authgate/internal/httptoken"
 	"github.com/authgate/authgate/respond"
 )
 
@@ -76,14 +77,14 @@ func (h *Handler) describe(r *http.Request, f Flavour) (original, error) {
 		o.Scheme = r.Header.Get("X-Forwarded-Proto")
 		prefix := h.cfg.AuthPrefix + "/envoy"
 		o.URI = strings.TrimPrefix(r.URL.RequestURI(), prefix)
-		if o.URI == "" || o.URI[0] != '/' {
+		if o.URI == "" || o.URI[0] != '/' || !requestTarget(r.RequestURI) {
 			return original{}, errForwarded
 		}
 	}
 	if o.Scheme == "" {
 		o.Scheme = "http"
 	}
-	if o.Method == "" || len(o.Method) > 32 || !validToken(o.Method) {
+	if o.Method == "" || len(o.Method) > 32 || !httptoken.Valid(o.Method) {
 		return original{}, errForwarded
 	}
 	if o.Scheme != "http" && o.Scheme != "https" {
@@ -154,23 +155,12 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, f Flavour)
 // requestTarget reports whether s could have come from a request line: no
 // space or control character. url.Parse accepts "/a b", which no front proxy
 // ever received, so such a description is a forgery or a bug, not a request.
+// Nor a "#": a request target has no fragment (RFC 9112 §3.2), and servers
+// disagree on it — "/public/x#/../../admin" is /public/x to one that cuts at
+// "#" and /admin to one that resolves the dot segments after it.
 func requestTarget(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validToken reports whether s is an RFC 9110 token (a method name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '#' {
 			return false
 		}
 	}

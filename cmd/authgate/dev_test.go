@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 // TestDevCommand is README command 1 as a person uses it: `authgate dev`
@@ -20,7 +22,7 @@ import (
 // provider's form shows the identity on the demo app.
 func TestDevCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testproc.Buffer{}, &testproc.Buffer{}
 	done := make(chan int, 1)
 	noEnv := func(string) (string, bool) { return "", false }
 	go func() {

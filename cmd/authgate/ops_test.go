@@ -19,6 +19,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/internal/testproc"
 	"github.com/authgate/authgate/requestid"
 )
 
@@ -29,29 +30,12 @@ type stack struct {
 	t            *testing.T
 	URL, Admin   string
 	ProviderURL  string
-	Logs         *syncBuffer
+	Logs         *testproc.Buffer
 	ClientSecret string
 	CookieSecret string
 	Provider     *devprovider.Provider
 	upstream     *upstream
 	secrets      *secretLog
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // secretLog collects every secret value the flow handles: tokens the
@@ -98,7 +82,7 @@ func (u *upstream) requestIDs() []string {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{t: t, Logs: &syncBuffer{}, secrets: &secretLog{values: map[string]string{}}}
+	s := &stack{t: t, Logs: &testproc.Buffer{}, secrets: &secretLog{values: map[string]string{}}}
 	lnMain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

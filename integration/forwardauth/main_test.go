@@ -7,8 +7,6 @@
 package forwardauth_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/authgate/authgate/internal/gateproc"
@@ -17,19 +15,4 @@ import (
 // binary is the authgate executable built once for the package.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "authgate-forwardauth-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary, err = gateproc.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gateproc.Main(m, &binary) }

@@ -18,7 +18,6 @@
 package flowtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -35,6 +34,7 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/internal/testproc"
 	"github.com/authgate/authgate/server"
 	"github.com/authgate/authgate/store"
 )
@@ -339,23 +339,9 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// LogBuffer collects authgate's log output.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// LogBuffer collects authgate's log output; Write and String may be called
+// from any goroutine.
+type LogBuffer = testproc.Buffer
 
 // SwitchStore wraps a store and fails every operation with
 // store.ErrUnavailable while Down is set (Redis gone).

@@ -38,9 +38,6 @@
 package hydratest
 
 import (
-	"github.com/authgate/authgate/internal/testtools"
-
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -52,7 +49,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,8 +57,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testproc"
+	"github.com/authgate/authgate/internal/testtools"
 )
 
 // BinEnv names the environment variable that overrides the Hydra binary path.
@@ -286,7 +286,7 @@ func Start(t testing.TB, opts Options) *Hydra {
 			t.Cleanup(func() {
 				stop()
 				if t.Failed() {
-					t.Logf("hydratest: tail of Hydra log %s:\n%s", h.logPath, tailFile(h.logPath, 40))
+					t.Logf("hydratest: tail of Hydra log %s:\n%s", h.logPath, testproc.Tail(h.logPath, 40))
 					if errs := h.appErrors(); len(errs) > 0 {
 						t.Logf("hydratest: login/consent app errors:\n%s", strings.Join(errs, "\n"))
 					}
@@ -299,7 +299,7 @@ func Start(t testing.TB, opts Options) *Hydra {
 			break
 		}
 	}
-	t.Fatalf("hydratest: starting Hydra: %v\ntail of Hydra log %s:\n%s", lastErr, h.logPath, tailFile(h.logPath, 40))
+	t.Fatalf("hydratest: starting Hydra: %v\ntail of Hydra log %s:\n%s", lastErr, h.logPath, testproc.Tail(h.logPath, 40))
 	return nil
 }
 
@@ -308,11 +308,11 @@ var errPortTaken = errors.New("port already in use")
 // launch starts one Hydra process and waits for readiness. On success it
 // returns the function that stops it.
 func (h *Hydra) launch(dir string, opts Options) (stop func(), err error) {
-	publicPort, err := freePort()
+	publicPort, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := freePort()
+	adminPort, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -345,58 +345,38 @@ func (h *Hydra) launch(dir string, opts Options) (stop func(), err error) {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = hydraEnv(opts.Env)
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("exec %s: %w", h.bin, err)
+	// The kernel kills Hydra when the test process dies (a test binary
+	// killed by -timeout runs no cleanups).
+	p, err := testproc.Start(cmd, syscall.SIGKILL)
+	logf.Close() // Hydra has its own descriptor
+	if err != nil {
+		return nil, err
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	stop = func() {
-		select {
-		case <-exited:
-			return
-		default:
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-
-	deadline := time.Now().Add(opts.StartTimeout)
-	for {
+	err = p.WaitReady(opts.StartTimeout, 50*time.Millisecond, func() error {
 		if h.ready(h.admin) && h.ready(h.public) {
-			kr := <-keysCh
-			if kr.err == nil {
-				kr.err = h.importKeys(kr.keys)
-			}
-			if kr.err != nil {
-				stop()
-				return nil, kr.err
-			}
-			if err := h.warmKeys(opts.StartTimeout); err != nil {
-				stop()
-				return nil, err
-			}
-			return stop, nil
+			return nil
 		}
-		select {
-		case <-exited:
-			if strings.Contains(tailFile(h.logPath, 40), "address already in use") {
-				return nil, fmt.Errorf("hydra exited (%v): %w", waitErr, errPortTaken)
-			}
-			return nil, fmt.Errorf("hydra exited before it was ready: %v", waitErr)
-		case <-time.After(50 * time.Millisecond):
+		return errors.New("/health/ready of the admin and public ports not yet 200")
+	})
+	if err != nil {
+		if p.Exited() && strings.Contains(testproc.Tail(h.logPath, 40), "address already in use") {
+			return nil, fmt.Errorf("hydra exited (%v): %w", p.Err(), errPortTaken)
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("hydra not ready after %v", opts.StartTimeout)
-		}
+		p.Kill()
+		return nil, err
 	}
+	kr := <-keysCh
+	if kr.err == nil {
+		kr.err = h.importKeys(kr.keys)
+	}
+	if kr.err == nil {
+		kr.err = h.warmKeys(opts.StartTimeout)
+	}
+	if kr.err != nil {
+		p.Kill()
+		return nil, kr.err
+	}
+	return p.Kill, nil
 }
 
 func (h *Hydra) ready(base string) bool {
@@ -544,44 +524,12 @@ func hydraEnv(extra []string) []string {
 	return append(env, extra...)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// tailFile returns the last n lines of the file at path.
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	for i, l := range lines {
-		if len(l) > 500 {
-			lines[i] = l[:500] + " …"
-		}
-	}
-	return strings.Join(lines, "\n")
 }
 
 // CreateClient registers a confidential client (client_secret_basic,

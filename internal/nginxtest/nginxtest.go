@@ -13,16 +13,15 @@
 package nginxtest
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 // Binary is where Debian's nginx package installs Nginx.
@@ -43,12 +42,12 @@ type Config struct {
 // Server is a running Nginx.
 type Server struct {
 	// Dir is the prefix directory (config, pid, temp files).
-	Dir string
-	log *buffer
+	Dir  string
+	proc *testproc.Process
 }
 
 // Log returns what Nginx wrote to its error log so far.
-func (s *Server) Log() string { return s.log.String() }
+func (s *Server) Log() string { return s.proc.Output() }
 
 // Start writes the configuration, checks it with `nginx -t` and runs Nginx
 // until the test ends. A missing Nginx fails the test: the forward-auth
@@ -72,31 +71,18 @@ func Start(t testing.TB, c Config) *Server {
 	if out, err := exec.Command(Binary, append(args, "-t", "-q")...).CombinedOutput(); err != nil {
 		t.Fatalf("nginxtest: configuration rejected: %v\n%s", err, out)
 	}
-	s := &Server{Dir: dir, log: &buffer{}}
-	cmd := exec.Command(Binary, args...)
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("nginxtest: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	s := &Server{Dir: dir, proc: testproc.Run(t, exec.Command(Binary, args...), testproc.Options{
+		Label: "nginx error log",
 		// SIGQUIT is Nginx's graceful stop; the master takes its workers along.
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("nginx error log:\n%s", s.log.String())
-		}
-	})
+		Stop:  syscall.SIGQUIT,
+		Grace: 5 * time.Second,
+		// If the test binary dies without running its cleanups, SIGTERM (a
+		// fast shutdown) has the master take its workers along too.
+		ParentDeath: syscall.SIGTERM,
+	})}
 	for _, addr := range c.Wait {
-		if err := waitListening(addr, done, 10*time.Second); err != nil {
-			t.Fatalf("nginxtest: %v\n%s", err, s.log.String())
+		if err := s.proc.WaitListening(addr, 10*time.Second); err != nil {
+			t.Fatalf("nginxtest: %v\n%s", err, s.Log())
 		}
 	}
 	return s
@@ -133,42 +119,6 @@ func userDirective() string {
 		return "user root;"
 	}
 	return ""
-}
-
-func waitListening(addr string, exited <-chan struct{}, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("nginx exited before listening on %s", addr)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listening on %s after %s", addr, within)
-}
-
-// buffer collects process output while it runs.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Check runs `nginx -t` on the configuration file conf as it is, with a

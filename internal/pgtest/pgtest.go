@@ -20,10 +20,8 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -36,6 +34,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 // BinEnv names the environment variable holding the directory of initdb and postgres.
@@ -122,7 +122,7 @@ func Start(t testing.TB) *Server {
 
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			t.Fatalf("pgtest: free port: %v", err)
 		}
@@ -132,14 +132,14 @@ func Start(t testing.TB) *Server {
 			t.Cleanup(func() {
 				stop()
 				if t.Failed() {
-					t.Logf("pgtest: tail of %s:\n%s", s.log, tail(s.log, 30))
+					t.Logf("pgtest: tail of %s:\n%s", s.log, testproc.Tail(s.log, 30))
 				}
 			})
 			return s
 		}
 		lastErr = err
 	}
-	t.Fatalf("pgtest: start postgres: %v\n%s", lastErr, tail(s.log, 30))
+	t.Fatalf("pgtest: start postgres: %v\n%s", lastErr, testproc.Tail(s.log, 30))
 	return nil
 }
 
@@ -160,46 +160,31 @@ func (s *Server) launch(bin, data string, port int, cred *syscall.Credential) (f
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	setCred(cmd, cred)
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("run postgres: %w", err)
+	p, err := testproc.Start(cmd, syscall.SIGKILL)
+	logf.Close() // the server has its own descriptor
+	if err != nil {
+		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	stop := func() {
 		// SIGQUIT is PostgreSQL's immediate shutdown; SIGKILL if it lingers.
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		p.Stop(syscall.SIGQUIT, 10*time.Second)
 	}
-	deadline := time.Now().Add(readyTimeout)
 	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", port)
-	for {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("postgres exited during start-up (%v)", cmd.ProcessState)
-		default:
-		}
+	err = p.WaitReady(readyTimeout, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		p, err := pgxpool.New(ctx, url)
-		if err == nil {
-			err = p.Ping(ctx)
-			p.Close()
+		defer cancel()
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return err
 		}
-		cancel()
-		if err == nil {
-			return stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("postgres on port %d not ready within %v: %v", port, readyTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer pool.Close()
+		return pool.Ping(ctx)
+	})
+	if err != nil {
+		stop()
+		return nil, err
 	}
+	return stop, nil
 }
 
 // binDir finds initdb and postgres.
@@ -244,31 +229,13 @@ func credential(t testing.TB) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
 }
 
+// setCred runs cmd as cred and has the kernel kill it if the test binary dies
+// without running its cleanups.
 func setCred(cmd *exec.Cmd, cred *syscall.Credential) {
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	testproc.DieWithParent(cmd, syscall.SIGKILL)
 	// HOME and friends of root are not readable by postgres; keep a minimal env.
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
 
 func firstLine(s string) string {

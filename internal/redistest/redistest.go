@@ -13,7 +13,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -22,8 +21,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 // debianBinary is where Debian's redis-server package installs the server;
@@ -49,7 +51,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	port int
-	proc *process // nil while stopped
+	proc *testproc.Process // nil while stopped
 }
 
 // Start launches a standalone redis-server on a free loopback port and
@@ -68,7 +70,7 @@ func start(t testing.TB, extra []string) *Server {
 
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: pick a free port: %v", err)
 		}
@@ -103,7 +105,7 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 }
@@ -144,9 +146,9 @@ func (s *Server) launch(port int) error {
 		return err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := p.waitReady(addr, readyTimeout); err != nil {
-		p.kill()
-		return fmt.Errorf("%w\n%s", err, logTail(logPath))
+	if err := waitReady(p, addr); err != nil {
+		p.Kill()
+		return fmt.Errorf("%w\nredis-server log:\n%s", err, testproc.Tail(logPath, 30))
 	}
 	s.mu.Lock()
 	s.port, s.proc = port, p
@@ -154,48 +156,21 @@ func (s *Server) launch(port int) error {
 	return nil
 }
 
-// process is a running server binary and the signal of its exit.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func startProcess(bin string, args []string) (*process, error) {
-	cmd := exec.Command(bin, args...)
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // exit status is irrelevant: we usually killed it
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill() // fails only if it already exited
-	<-p.exited
+// startProcess starts a server binary; the kernel kills it if the test
+// binary dies without running its cleanups (timeout panic, SIGKILL).
+func startProcess(bin string, args []string) (*testproc.Process, error) {
+	return testproc.Start(exec.Command(bin, args...), syscall.SIGKILL)
 }
 
 // waitReady polls addr with an inline PING until the server answers +PONG,
-// the process exits, or timeout passes.
-func (p *process) waitReady(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("redis-server exited during start-up (%v)", p.cmd.ProcessState)
-		default:
+// the process exits, or readyTimeout passes.
+func waitReady(p *testproc.Process, addr string) error {
+	return p.WaitReady(readyTimeout, 20*time.Millisecond, func() error {
+		if err := ping(addr); err != nil {
+			return fmt.Errorf("PING %s: %w", addr, err)
 		}
-		if lastErr = ping(addr); lastErr == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("redis-server on %s did not answer PING within %v: %w", addr, timeout, lastErr)
+		return nil
+	})
 }
 
 // ping speaks the inline protocol directly, so this package needs no client
@@ -233,31 +208,4 @@ func findBinary(t testing.TB) string {
 	}
 	t.Fatalf("redistest: redis-server not found on PATH or at %s; install it (Debian/Ubuntu: apt-get install redis-server) — the Redis store tests must run, they are never skipped", debianBinary)
 	return ""
-}
-
-// freePort asks the kernel for an unused loopback port. It is released
-// before redis-server binds it, hence the retries in start.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// logTail returns the end of a server log for failure messages.
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no redis-server log: " + err.Error() + ")"
-	}
-	const max = 2000
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return "redis-server log:\n" + string(b)
 }

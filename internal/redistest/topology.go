@@ -12,13 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/internal/testproc"
 )
 
 // Sentinel is a master, one replica and three sentinels watching them under
 // the master name "mymaster": enough for a real failover.
 type Sentinel struct {
 	Master, Replica *Server
-	sentinels       []*process
+	sentinels       []*testproc.Process
 	addrs           []string
 }
 
@@ -37,7 +39,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	bin := findBinary(t)
 	dir := t.TempDir()
 	for i := 0; i < 3; i++ {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
@@ -56,9 +58,9 @@ func StartSentinel(t testing.TB) *Sentinel {
 		if err != nil {
 			t.Fatalf("redistest: sentinel: %v", err)
 		}
-		t.Cleanup(p.kill)
+		t.Cleanup(p.Kill)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := p.waitReady(addr, readyTimeout); err != nil {
+		if err := waitReady(p, addr); err != nil {
 			t.Fatalf("redistest: sentinel: %v", err)
 		}
 		s.sentinels = append(s.sentinels, p)

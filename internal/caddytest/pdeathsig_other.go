@@ -1,8 +1,0 @@
-//go:build !linux
-
-package caddytest
-
-import "syscall"
-
-// setParentDeathSignal is Linux-only; elsewhere t.Cleanup is the only guard.
-func setParentDeathSignal(*syscall.SysProcAttr) {}

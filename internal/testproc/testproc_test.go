@@ -1,0 +1,73 @@
+package testproc
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRunOutputAndStop(t *testing.T) {
+	p := Run(t, exec.Command("/bin/sh", "-c", "echo hello; echo oops >&2; exec sleep 60"), Options{})
+	if err := p.WaitReady(10*time.Second, 10*time.Millisecond, func() error {
+		if !strings.Contains(p.Output(), "hello") || !strings.Contains(p.Output(), "oops") {
+			return os.ErrNotExist
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(syscall.SIGTERM, 10*time.Second)
+	if !p.Exited() || p.Err() == nil {
+		t.Errorf("after Stop: exited %v, err %v; want a process ended by SIGTERM", p.Exited(), p.Err())
+	}
+}
+
+func TestWaitReadyNoticesExit(t *testing.T) {
+	p, err := Start(exec.Command("/bin/sh", "-c", "exit 3"), syscall.SIGKILL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	err = p.WaitListening(FreeAddr(t), 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "sh exited during start-up (exit status 3)") {
+		t.Errorf("WaitListening on an exited process: %v", err)
+	}
+	if time.Since(began) > 10*time.Second {
+		t.Errorf("WaitListening took %v to notice the exit", time.Since(began))
+	}
+}
+
+func TestWaitHTTP(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(status.Load())) }))
+	defer srv.Close()
+	p := Run(t, exec.Command("sleep", "60"), Options{Stop: os.Kill})
+	if err := p.WaitHTTP(srv.URL, 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("WaitHTTP on 503: %v", err)
+	}
+	status.Store(http.StatusOK)
+	if err := p.WaitHTTP(srv.URL, 5*time.Second); err != nil {
+		t.Errorf("WaitHTTP on 200: %v", err)
+	}
+}
+
+func TestTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, []byte("1\n2\n3\n"+strings.Repeat("x", 600)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := Tail(path, 2), "3\n"+strings.Repeat("x", 500)+" …"; got != want {
+		t.Errorf("Tail = %q, want %q", got, want)
+	}
+	if got := Tail(filepath.Join(t.TempDir(), "missing"), 2); !strings.HasPrefix(got, "(cannot read log:") {
+		t.Errorf("Tail of a missing file = %q", got)
+	}
+}
