@@ -242,7 +242,7 @@ func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, http.StatusBadGateway, "invalid_id_token", errors.New("token response has no id_token"))
 		return
 	}
-	idt, err := f.idTokens.Verify(r.Context(), rawID)
+	idt, err := f.verifyIDToken(r.Context(), rawID)
 	if err != nil {
 		f.fail(w, r, http.StatusBadGateway, "invalid_id_token", err)
 		return

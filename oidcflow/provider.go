@@ -45,6 +45,11 @@ type Discovery struct {
 // ErrDiscovery wraps every discovery failure.
 var ErrDiscovery = errors.New("oidc discovery")
 
+// ErrIssuerMismatch (wrapped with ErrDiscovery) means the provider answered
+// and named another issuer: a configuration error that retrying cannot fix
+// (OIDF rp-discovery-issuer-not-matching-config).
+var ErrIssuerMismatch = errors.New("issuer mismatch")
+
 // Discover fetches ${issuer}/.well-known/openid-configuration over the internal
 // URL and checks that it names the public issuer (OIDC Discovery §4.3: the
 // issuer in the document must be identical to the one used to find it).
@@ -91,7 +96,7 @@ func Discover(ctx context.Context, d Discovery) (*Provider, error) {
 		return nil, fmt.Errorf("%w: parse: %v", ErrDiscovery, err)
 	}
 	if doc.Issuer != d.Issuer {
-		return nil, fmt.Errorf("%w: document names issuer %q, configured issuer is %q (check the trailing slash and the public URL)", ErrDiscovery, doc.Issuer, d.Issuer)
+		return nil, fmt.Errorf("%w: %w: document names issuer %q, configured issuer is %q (check AUTHENTIK_URL and AUTHENTIK_APP_SLUG or OIDC_ISSUER_URL: the trailing slash and the public URL)", ErrDiscovery, ErrIssuerMismatch, truncate(doc.Issuer, 256), d.Issuer)
 	}
 	if doc.Authorization == "" || doc.Token == "" || doc.JWKS == "" {
 		return nil, fmt.Errorf("%w: document lacks authorization_endpoint, token_endpoint or jwks_uri", ErrDiscovery)

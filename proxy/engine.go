@@ -60,7 +60,7 @@ func NewEngine(cfg *config.Config, v *tokens.Verifier, jar *cookies.Jar, revoker
 // original request a front proxy describes in forward-auth mode.
 type Target struct {
 	Method string
-	// Path is the decoded path; URI the path and query as sent, for return URLs.
+	// Path is the decoded path; URI the request target as sent.
 	Path string
 	URI  string
 }
@@ -94,7 +94,7 @@ func (e *Engine) Decide(r *http.Request, t Target) Decision {
 
 func (e *Engine) decide(r *http.Request, t Target) Decision {
 	p, err := canonicalPath(t.Path)
-	if err != nil {
+	if err != nil || !requestTarget(t.URI) {
 		return deny(http.StatusBadRequest, "invalid_path")
 	}
 	if e.routes.isPublic(p) {

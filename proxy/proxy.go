@@ -117,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.forwardAuth(w, r, Envoy)
 		case rest == "/login" || rest == "/callback" || rest == "/exchange":
 			// Each of these writes to the store; one client may not flood it.
-			if ok, wait := h.limiter.Allow(h.clientIP(r).String()); !ok {
+			if ok, wait := h.limiter.Allow(rateKey(h.clientIP(r))); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 				h.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limited", slog.String("path", p))
 				respond.Error(w, http.StatusTooManyRequests, "rate_limited")
@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond.Error(w, http.StatusNotFound, "not_found")
 		return
 	}
-	d := h.engine.Decide(r, Target{Method: r.Method, Path: r.URL.Path, URI: r.URL.RequestURI()})
+	d := h.engine.Decide(r, Target{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI})
 	if !d.Allow {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "deny",
 			slog.String("reason", d.Reason), slog.Int("status", d.Status),
@@ -252,6 +252,18 @@ func (h *Handler) clientIP(r *http.Request) netip.Addr {
 		peer = a
 	}
 	return peer
+}
+
+// rateKey is what one client is limited as: its IPv4 address, or its IPv6
+// /64. One subscriber usually holds a whole /64; counted address by address,
+// it could rotate through 2^64 of them past any per-client limit.
+func rateKey(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
 }
 
 type trustedProxies []netip.Prefix

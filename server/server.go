@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -189,6 +190,11 @@ func discover(ctx context.Context, cfg *config.Config, log *slog.Logger) (*oidcf
 		})
 		if err == nil {
 			return p, nil
+		}
+		// The provider answered and named another issuer: waiting will not
+		// change the configuration, so start-up stops with the reason.
+		if errors.Is(err, oidcflow.ErrIssuerMismatch) {
+			return nil, fmt.Errorf("issuer: %w", err)
 		}
 		log.Warn("provider discovery failed; retrying", "error", err.Error(), "retry_in", backoff.String())
 		select {

@@ -33,7 +33,7 @@ func fuzzFixture(t testing.TB) *fuzzState {
 			signJWS(t, hdr("RS256", "rsa-1"), claims("groups", []string{"a"}), k.rsaA),
 			signJWS(t, hdr("PS256", "rsa-1"), claims(), k.rsaA),
 			signJWS(t, hdr("ES256", "ec-256"), claims("aud", []string{"x", testClient}), k.p256),
-			signJWS(t, hdr("EdDSA", ""), claims("exp", 1_700_003_600.5), k.ed),
+			signJWS(t, hdr("EdDSA", "ed-1"), claims("exp", 1_700_003_600.5), k.ed),
 			signJWS(t, hdr("HS256", ""), claims(), []byte(testSecret)),
 		}
 		badClaims := signJWS(t, hdr("RS256", "rsa-1"), claims("exp", 1e20), k.rsaA)

@@ -106,10 +106,20 @@ func (k *KeySet) Refresh(ctx context.Context) error {
 // On a miss it refetches at most once per minInterval; concurrent misses share
 // one in-flight fetch.
 func (k *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, error) {
+	// OIDC Core §10.1: with several keys in the set the kid is required, and
+	// DESIGN §4: the kid must match a key. Without it the choice would be
+	// a guess, and guessing means one signature check per published key for
+	// every kid-less token an attacker sends.
+	if err := k.ambiguous(kid); err != nil {
+		return nil, err
+	}
 	if keys := k.match(kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
 	err := k.refetch(ctx)
+	if amb := k.ambiguous(kid); amb != nil {
+		return nil, amb
+	}
 	if keys := k.match(kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
@@ -136,6 +146,17 @@ func (k *KeySet) refetch(ctx context.Context) error {
 		return nil, k.Refresh(ctx)
 	})
 	return err
+}
+
+// ambiguous refuses a token without a kid when the set holds several keys.
+func (k *KeySet) ambiguous(kid string) error {
+	k.mu.RLock()
+	n := len(k.keys)
+	k.mu.RUnlock()
+	if kid == "" && n > 1 {
+		return fmt.Errorf("%w: no kid, and the key set holds %d keys", ErrUnknownKey, n)
+	}
+	return nil
 }
 
 func (k *KeySet) match(kid, alg string) []publicKey {

@@ -188,11 +188,15 @@ func TestKidAbsent(t *testing.T) {
 			signJWS(t, hdr("RS256", ""), claims(), k.rsaA), nil},
 		{"one key without kid in JWKS", []map[string]any{publicJWK("", k.rsaA, nil)},
 			signJWS(t, hdr("RS256", ""), claims(), k.rsaA), nil},
+		// OIDC Core §10.1: with several keys in the set a kid is required;
+		// a kid-less token is refused even when one of the keys signed it.
 		{"several keys, second RSA", []map[string]any{publicJWK("a", k.rsaA, nil), publicJWK("e", k.p256, nil), publicJWK("b", k.rsaB, nil)},
-			signJWS(t, hdr("RS256", ""), claims(), k.rsaB), nil},
-		{"several keys, EC", []map[string]any{publicJWK("a", k.rsaA, nil), publicJWK("e", k.p256, nil), publicJWK("d", k.ed, nil)},
-			signJWS(t, hdr("ES256", ""), claims(), k.p256), nil},
+			signJWS(t, hdr("RS256", ""), claims(), k.rsaB), ErrUnknownKey},
+		{"several keys, only one EC", []map[string]any{publicJWK("a", k.rsaA, nil), publicJWK("e", k.p256, nil), publicJWK("d", k.ed, nil)},
+			signJWS(t, hdr("ES256", ""), claims(), k.p256), ErrUnknownKey},
 		{"several keys, none signed it", []map[string]any{publicJWK("a", k.rsaA, nil), publicJWK("b", k.rsaB, nil)},
+			signJWS(t, hdr("RS256", ""), claims(), k.rsaAttacker), ErrUnknownKey},
+		{"one key, another signed it", []map[string]any{publicJWK("a", k.rsaA, nil)},
 			signJWS(t, hdr("RS256", ""), claims(), k.rsaAttacker), ErrSignature},
 		{"no key of the type", []map[string]any{publicJWK("a", k.rsaA, nil)},
 			signJWS(t, hdr("EdDSA", ""), claims(), k.ed), ErrUnknownKey},

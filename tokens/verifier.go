@@ -242,9 +242,8 @@ func (v *Verifier) verifySignature(ctx context.Context, h header, signingInput, 
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrAlgorithm, err)
 	}
-	// Without a kid, try every key of the right type (OIDC Core §10.1 allows the
-	// kid to be absent when the choice is unambiguous; trying each is equivalent
-	// and still only accepts the provider's own keys).
+	// Several candidates only when the set repeats a kid: a kid-less token
+	// is refused when the set holds several keys (OIDC Core §10.1).
 	for _, c := range cands {
 		if verifier.Verify(signingInput, sig, c.key) == nil {
 			return nil

@@ -1,8 +1,12 @@
 package forwardauth_test
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +222,47 @@ func runFrontSuite(t *testing.T, f front) {
 			t.Errorf("stopped at login %d, want the 6th", logins)
 		}
 	})
+
+	t.Run("a raw # in the request line opens no protected path", func(t *testing.T) {
+		// A request target has no fragment; a front proxy may describe it
+		// with the "#" (Nginx's $request_uri) while the app resolves the dot
+		// segments after it.
+		addr := strings.TrimPrefix(f.base, "http://")
+		for _, target := range []string{"/public/x#/../../dashboard", "/public/#/../dashboard", "/public/x#", "/public/x%23/../../dashboard"} {
+			before := f.app.count()
+			status := rawStatus(t, addr, "GET "+target+" HTTP/1.1")
+			if f.app.count() == before {
+				if status/100 == 2 {
+					t.Errorf("%s: %d without the app", target, status)
+				}
+				continue
+			}
+			// An app that takes "#" for a path character and resolves dot
+			// segments (as many routers do) serves path.Clean of it.
+			seen := f.app.last(t).URI
+			if p := path.Clean(seen); !strings.HasPrefix(p, "/public/") {
+				t.Errorf("%s reached the app as %q without a session", target, seen)
+			}
+		}
+	})
+}
+
+// rawStatus sends a request line as written and returns the answer's status.
+func rawStatus(t *testing.T, addr, requestLine string) int {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "%s\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", requestLine, addr)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", requestLine, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // dropSession is a cookie jar that loses authgate's session cookies, like a
