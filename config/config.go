@@ -64,6 +64,8 @@ type Config struct {
 	ListenAddr  string
 	AdminAddr   string
 	RedisURL    string
+	// RedisWaitReplicas makes store writes wait for that many replicas.
+	RedisWaitReplicas int
 	Scopes      []string
 
 	CookieName, RefreshCookieName, CookieDomain string
@@ -175,6 +177,7 @@ func Load(src Source) (*Config, error) {
 	c.ListenAddr = r.str("listen_addr")
 	c.AdminAddr = r.str("admin_addr")
 	c.RedisURL = r.str("redis_url")
+	c.RedisWaitReplicas = r.integer("redis_wait_replicas")
 	c.Scopes = r.list("scopes")
 	c.CookieName = r.str("cookie_name")
 	c.RefreshCookieName = r.str("refresh_cookie_name")

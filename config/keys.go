@@ -39,6 +39,7 @@ var keys = []key{
 	{Name: "listen_addr", Env: []string{"LISTEN_ADDR"}, Default: ":8080", Help: "Proxy listener."},
 	{Name: "admin_addr", Env: []string{"ADMIN_ADDR"}, Default: ":9090", Help: "Admin listener (/healthz, /readyz, /metrics)."},
 	{Name: "redis_url", Env: []string{"REDIS_URL"}, Help: "redis://, rediss://, redis-sentinel://h1:p1,h2:p2/master or redis-cluster://h1:p1,h2:p2. Empty: in-memory store (one instance only)."},
+	{Name: "redis_wait_replicas", Env: []string{"AUTHGATE_REDIS_WAIT_REPLICAS"}, Default: 0, Help: "With Redis replication (Sentinel): every state and exchange-code write waits until this many replicas have it (Redis WAIT) and fails with 503 otherwise, so a failover never loses a code already handed to a browser. Logins then need that many live replicas: run one more than this number. 0: asynchronous replication only."},
 	{Name: "scopes", Env: []string{"AUTHGATE_SCOPES"}, Default: []string{"openid", "email", "profile", "organization", "offline_access"}, Help: "Scopes requested at login (space or comma separated). offline_access is what makes Authentik issue refresh tokens."},
 	{Name: "cookie_name", Env: []string{"AUTHGATE_COOKIE_NAME"}, Default: "authgate_auth", Help: "Access-token cookie base name (prefixed __Host- in production)."},
 	{Name: "refresh_cookie_name", Env: []string{"AUTHGATE_REFRESH_COOKIE_NAME"}, Default: "authgate_refresh", Help: "Refresh-token cookie base name (path ${api_url path}/auth/refresh; prefixed __Secure- in production)."},

@@ -206,9 +206,9 @@ func BenchmarkServeHTTP(b *testing.B) {
 				pr.Out.Host = pr.In.Host
 				pr.SetXForwarded()
 			},
-			Transport:     up,
-			FlushInterval: -1,
-			BufferPool:    benchBufferPool{},
+			Transport: up,
+
+			BufferPool: benchBufferPool{},
 		}
 		benchRun(b, bare, nil, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "")
 	})

@@ -75,10 +75,14 @@ func New(o Options) *Handler {
 			tr = NewTransport()
 		}
 		h.upstream = &httputil.ReverseProxy{
-			Rewrite:       h.rewrite,
-			Transport:     tr,
-			ErrorHandler:  h.upstreamError,
-			FlushInterval: -1, // server-sent events and other streams pass through unbuffered
+			Rewrite:      h.rewrite,
+			Transport:    tr,
+			ErrorHandler: h.upstreamError,
+			// Zero, not -1: ReverseProxy already flushes every write of a
+			// server-sent event stream or a response of unknown length (so
+			// streams pass through unbuffered), and -1 would arm a timer and
+			// wake the poller for every ordinary response as well.
+			FlushInterval: 0,
 			BufferPool:    newBufferPool(),
 			// The response already carries authgate's X-Request-Id (the
 			// upstream got the same one); an upstream echoing it would

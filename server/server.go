@@ -173,7 +173,7 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	if cfg.RedisURL == "" {
 		return store.NewMemory(store.MemoryOptions{}), nil
 	}
-	st, err := store.NewRedis(ctx, cfg.RedisURL, store.RedisOptions{})
+	st, err := store.NewRedis(ctx, cfg.RedisURL, store.RedisOptions{WaitReplicas: cfg.RedisWaitReplicas})
 	if err != nil {
 		return nil, fmt.Errorf("redis_url: %w", err)
 	}

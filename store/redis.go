@@ -31,13 +31,25 @@ const (
 type RedisOptions struct {
 	// KeyPrefix is prepended to every key; "" means DefaultKeyPrefix.
 	KeyPrefix string
+	// WaitReplicas, when positive, makes every write wait (Redis WAIT, on the
+	// same connection) until that many replicas have it, and fail with
+	// ErrUnavailable otherwise. Redis replicates asynchronously: without it,
+	// a state or exchange code acknowledged to a browser just before the
+	// master dies can be missing on the replica Sentinel promotes. Standalone
+	// and Sentinel only; Cluster has no connection-scoped WAIT to rely on.
+	WaitReplicas int
 }
+
+// waitTimeout bounds a WAIT; it stays below the read timeout so a missing
+// replica is a clear "not replicated" rather than an I/O error.
+const waitTimeout = 500 * time.Millisecond
 
 // Redis is a Store on Redis ≥ 6.2 (GETDEL), standalone, Sentinel or Cluster.
 // Expiry is Redis' own, so all replicas agree on it.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
+	client       redis.UniversalClient
+	prefix       string
+	waitReplicas int
 }
 
 var _ Store = (*Redis)(nil)
@@ -61,7 +73,10 @@ func NewRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, er
 	// Redis rejects it, which costs a round trip per connection for nothing.
 	uo.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
-	r := &Redis{client: redis.NewUniversalClient(uo), prefix: opts.KeyPrefix}
+	if opts.WaitReplicas < 0 || (opts.WaitReplicas > 0 && uo.IsClusterMode) {
+		return nil, errors.New("redis: wait for replicas needs a standalone or Sentinel URL and a count ≥ 0")
+	}
+	r := &Redis{client: redis.NewUniversalClient(uo), prefix: opts.KeyPrefix, waitReplicas: opts.WaitReplicas}
 	if r.prefix == "" {
 		r.prefix = DefaultKeyPrefix
 	}
@@ -81,8 +96,40 @@ func (r *Redis) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkTTL(op, ttl); err != nil {
 		return err
 	}
-	if err := r.client.Set(ctx, r.key(key), value, roundUpMs(ttl)).Err(); err != nil {
+	if r.waitReplicas == 0 {
+		if err := r.client.Set(ctx, r.key(key), value, roundUpMs(ttl)).Err(); err != nil {
+			return r.fail(op, err)
+		}
+		return nil
+	}
+	var set *redis.StatusCmd
+	err := r.replicated(ctx, func(p redis.Pipeliner) { set = p.Set(ctx, r.key(key), value, roundUpMs(ttl)) })
+	if err == nil {
+		err = set.Err()
+	}
+	if err != nil {
 		return r.fail(op, err)
+	}
+	return nil
+}
+
+// replicated runs write and a WAIT for r.waitReplicas in one pipeline, so
+// both use the same connection (WAIT counts that connection's writes).
+func (r *Redis) replicated(ctx context.Context, write func(redis.Pipeliner)) error {
+	var wait *redis.Cmd
+	if _, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		write(p)
+		wait = p.Do(ctx, "WAIT", r.waitReplicas, waitTimeout.Milliseconds())
+		return nil
+	}); err != nil {
+		return err
+	}
+	n, err := wait.Int()
+	if err != nil {
+		return err
+	}
+	if n < r.waitReplicas {
+		return fmt.Errorf("write reached %d of %d replicas within %v", n, r.waitReplicas, waitTimeout)
 	}
 	return nil
 }
@@ -96,7 +143,19 @@ func (r *Redis) PutNew(ctx context.Context, key string, value []byte, ttl time.D
 	if err := checkTTL(op, ttl); err != nil {
 		return false, err
 	}
-	stored, err := r.client.SetNX(ctx, r.key(key), value, roundUpMs(ttl)).Result()
+	if r.waitReplicas == 0 {
+		stored, err := r.client.SetNX(ctx, r.key(key), value, roundUpMs(ttl)).Result()
+		if err != nil {
+			return false, r.fail(op, err)
+		}
+		return stored, nil
+	}
+	var set *redis.BoolCmd
+	err := r.replicated(ctx, func(p redis.Pipeliner) { set = p.SetNX(ctx, r.key(key), value, roundUpMs(ttl)) })
+	if err != nil {
+		return false, r.fail(op, err)
+	}
+	stored, err := set.Result()
 	if err != nil {
 		return false, r.fail(op, err)
 	}

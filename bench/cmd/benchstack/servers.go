@@ -76,9 +76,8 @@ func bareProxy(ctx context.Context, args []string) error {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport:     proxy.NewTransport(),
-		FlushInterval: -1,
-		BufferPool:    bufferPool{},
+		Transport:  proxy.NewTransport(),
+		BufferPool: bufferPool{},
 	}
 	return serve(ctx, *listen, rp)
 }
