@@ -96,9 +96,6 @@ func BenchmarkTokenCacheMemory(b *testing.B) {
 // measured by run.sh (it adds the runtime and the garbage collector's
 // headroom). BenchmarkTokenCacheMemory fills all 100,000.
 func TestTokenCacheMemoryBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills 25,000 cache entries")
-	}
 	const n = 25_000
 	perEntry := float64(cacheHeap(t, n)) / n
 	total := uint64(perEntry * 100_000)
