@@ -76,20 +76,8 @@ func parseClaims(payload []byte) (*Claims, error) {
 type Audience []string
 
 func (a *Audience) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*a = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*a = Audience{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
+	list, err := oneOrMany(b)
+	if err != nil {
 		return fmt.Errorf("aud: %w", err)
 	}
 	*a = list
@@ -111,24 +99,31 @@ func (a Audience) Contains(client string) bool {
 type stringList []string
 
 func (l *stringList) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*l = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*l = stringList{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
+	list, err := oneOrMany(b)
+	if err != nil {
 		return fmt.Errorf("groups: %w", err)
 	}
 	*l = list
 	return nil
+}
+
+// oneOrMany decodes a JSON string or array of strings; null is nil.
+func oneOrMany(b []byte) ([]string, error) {
+	if bytes.Equal(b, []byte("null")) {
+		return nil, nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 // NumericDate is RFC 7519 §2 "NumericDate": seconds since the epoch, possibly
