@@ -19,24 +19,31 @@ echo "== go test"
 go test -count=1 -timeout 20m ./...
 
 echo "== fuzz (${FUZZTIME:=10s} each)"
+# fuzz_one PKG FN fuzzes one target. Go's fuzzer sometimes reports its own time
+# budget running out while a worker is busy ("context deadline exceeded") as a
+# failure with no failing input; only that case is tried again, up to 3 times.
+fuzz_one() {
+	local attempt
+	for attempt in 1 2 3; do
+		if go test -run='^$' -fuzz="^${2}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$1" >/tmp/authgate-fuzz.log 2>&1; then
+			tail -n 1 /tmp/authgate-fuzz.log
+			return 0
+		fi
+		if grep -q 'context deadline exceeded' /tmp/authgate-fuzz.log && ! grep -q 'Failing input written' /tmp/authgate-fuzz.log; then
+			echo "   (fuzzer deadline flake on attempt $attempt)"
+			continue
+		fi
+		break
+	done
+	cat /tmp/authgate-fuzz.log
+	return 1
+}
 # Every Fuzz* function in the module, one at a time (go test -fuzz takes one).
 grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./tools/' | while read -r f; do
 	pkg="./$(dirname "${f#./}")"
 	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
 		echo "-- $pkg $fn"
-		if ! go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$pkg" >/tmp/authgate-fuzz.log 2>&1; then
-			# Go's fuzzer sometimes reports its own time budget running out while a
-			# worker is busy ("context deadline exceeded") as a failure with no
-			# failing input; only that case is run again.
-			if grep -q 'context deadline exceeded' /tmp/authgate-fuzz.log && ! grep -q 'Failing input written' /tmp/authgate-fuzz.log; then
-				echo "   (fuzzer deadline flake, running $fn again)"
-				go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "$pkg" >/tmp/authgate-fuzz.log 2>&1 || { cat /tmp/authgate-fuzz.log; exit 1; }
-			else
-				cat /tmp/authgate-fuzz.log
-				exit 1
-			fi
-		fi
-		tail -n 1 /tmp/authgate-fuzz.log
+		fuzz_one "$pkg" "$fn" || exit 1
 	done
 done
 echo "== all tests passed"
