@@ -66,7 +66,7 @@ type Config struct {
 	RedisURL    string
 	// RedisWaitReplicas makes store writes wait for that many replicas.
 	RedisWaitReplicas int
-	Scopes      []string
+	Scopes            []string
 
 	CookieName, RefreshCookieName, CookieDomain string
 	CookieMaxAge                                time.Duration

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-
-	"github.com/spf13/pflag"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/doctor"
@@ -17,13 +14,9 @@ import (
 // Exit status: 0 all checks passed (warnings allowed), 1 a check failed,
 // 2 the configuration itself is invalid.
 func doctorCmd(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
-	fs := config.Flags("authgate doctor")
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	fs, code, done := parseFlags("authgate doctor", args, stderr)
+	if done {
+		return code
 	}
 	cfg, err := config.Load(config.Source{Flags: fs, Env: env})
 	if err != nil {

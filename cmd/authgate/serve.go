@@ -16,14 +16,25 @@ import (
 	"github.com/authgate/authgate/config"
 )
 
-func serve(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
-	fs := config.Flags("authgate serve")
+// parseFlags parses the configuration flags a subcommand shares with serve.
+// done reports that the command should exit at once with code: 0 after
+// --help, 2 after a bad flag (pflag has printed why).
+func parseFlags(name string, args []string, stderr io.Writer) (fs *pflag.FlagSet, code int, done bool) {
+	fs = config.Flags(name)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return 0
+			return nil, 0, true
 		}
-		return 2
+		return nil, 2, true
+	}
+	return fs, 0, false
+}
+
+func serve(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	fs, code, done := parseFlags("authgate serve", args, stderr)
+	if done {
+		return code
 	}
 	cfg, err := config.Load(config.Source{Flags: fs, Env: env})
 	if err != nil {
