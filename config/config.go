@@ -63,7 +63,9 @@ type Config struct {
 	UpstreamURL *url.URL
 	ListenAddr  string
 	AdminAddr   string
-	RedisURL    string
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool
+	RedisURL   string
 	// RedisWaitReplicas makes store writes wait for that many replicas.
 	RedisWaitReplicas int
 	Scopes            []string
@@ -176,6 +178,7 @@ func Load(src Source) (*Config, error) {
 	c.Production = r.boolean("production")
 	c.ListenAddr = r.str("listen_addr")
 	c.AdminAddr = r.str("admin_addr")
+	c.AdminPprof = r.boolean("admin_pprof")
 	c.RedisURL = r.str("redis_url")
 	c.RedisWaitReplicas = r.integer("redis_wait_replicas")
 	c.Scopes = r.list("scopes")

@@ -38,6 +38,7 @@ var keys = []key{
 	{Name: "upstream_url", Env: []string{"UPSTREAM_URL"}, Help: "The protected app (proxy mode). Empty: forward-auth only."},
 	{Name: "listen_addr", Env: []string{"LISTEN_ADDR"}, Default: ":8080", Help: "Proxy listener."},
 	{Name: "admin_addr", Env: []string{"ADMIN_ADDR"}, Default: ":9090", Help: "Admin listener (/healthz, /readyz, /metrics)."},
+	{Name: "admin_pprof", Env: []string{"AUTHGATE_ADMIN_PPROF"}, Default: false, Help: "Serve Go's profiler (/debug/pprof/) on the admin listener, to diagnose CPU or memory under real load. Off by default: keep the admin listener private either way."},
 	{Name: "redis_url", Env: []string{"REDIS_URL"}, Help: "redis://, rediss://, redis-sentinel://h1:p1,h2:p2/master or redis-cluster://h1:p1,h2:p2. Empty: in-memory store (one instance only)."},
 	{Name: "redis_wait_replicas", Env: []string{"AUTHGATE_REDIS_WAIT_REPLICAS"}, Default: 0, Help: "With Redis replication (Sentinel): every state and exchange-code write waits until this many replicas have it (Redis WAIT) and fails with 503 otherwise, so a failover never loses a code already handed to a browser. Logins then need that many live replicas: run one more than this number. 0: asynchronous replication only."},
 	{Name: "scopes", Env: []string{"AUTHGATE_SCOPES"}, Default: []string{"openid", "email", "profile", "organization", "offline_access"}, Help: "Scopes requested at login (space or comma separated). offline_access is what makes Authentik issue refresh tokens."},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,8 @@ import (
 )
 
 // admin is the separate operations listener: /healthz (the process runs),
-// /readyz (store reachable and keys loaded, false while draining), /metrics.
+// /readyz (store reachable and keys loaded, false while draining), /metrics,
+// and, when asked for, Go's profiler.
 type admin struct {
 	mux      *http.ServeMux
 	ready    atomic.Pointer[func(context.Context) error]
@@ -25,7 +27,7 @@ type admin struct {
 	Registry *prometheus.Registry
 }
 
-func newAdmin() *admin {
+func newAdmin(withPprof bool) *admin {
 	a := &admin{mux: http.NewServeMux(), Registry: prometheus.NewRegistry()}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +35,15 @@ func newAdmin() *admin {
 	})
 	a.mux.HandleFunc("/readyz", a.readyz)
 	a.mux.Handle("/metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	if withPprof {
+		// Registered here, not through the package's init on
+		// http.DefaultServeMux, so the proxy listener never serves it.
+		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return a
 }
 

@@ -81,7 +81,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ls *li
 		}
 	}
 
-	adm := newAdmin()
+	adm := newAdmin(cfg.AdminPprof)
 	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = adminSrv.Serve(ls.admin) }()
 	defer adminSrv.Close()
