@@ -14,6 +14,7 @@
 #   OAUTH2_PROXY=1                                   0: skip oauth2-proxy (no build)
 #   KEEP=0                                           1: keep the work directory (logs, configs, tokens)
 #   SKIP_MEMORY=0                                    1: skip the 100,000-token memory test
+#   PROFILE=0                                        1: CPU profile of each authgate row (kept in the work directory; costs throughput)
 #
 # It installs wrk and nginx from Debian when they are missing (as root), builds
 # authgate and bench/cmd/benchstack from this tree, and oauth2-proxy v7.15.6 from
@@ -91,6 +92,7 @@ main() {
 	)
 	[[ "${KEEP:-0}" == 1 ]] && args+=(-keep)
 	[[ "${SKIP_MEMORY:-0}" == 1 ]] && args+=(-skip-memory)
+	[[ "${PROFILE:-0}" == 1 ]] && args+=(-profile -keep)
 	exec "${BIN_DIR}/benchstack" run "${args[@]}" "$@"
 }
 

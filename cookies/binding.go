@@ -67,11 +67,30 @@ func (j *Jar) SealBound(s Spec, value string, b Binding, expires time.Time) (str
 // OpenBound opens the value of cookie s and its binding (zero when the value
 // was sealed without one).
 func (j *Jar) OpenBound(s Spec, value string) ([]byte, Binding, error) {
-	plain, err := j.Codec.Open(j.base[s.Name], value)
+	o, err := j.OpenSealed(s, value)
+	return o.Value, o.Binding, err
+}
+
+// Opened is a cookie value opened by OpenSealed.
+type Opened struct {
+	Value   []byte
+	Binding Binding
+	// Expires is the expiry sealed in the value: whoever keeps Value and
+	// Binding for reuse must stop at that time (Codec.Expired).
+	Expires time.Time
+}
+
+// OpenSealed is OpenBound that also returns the sealed expiry.
+func (j *Jar) OpenSealed(s Spec, value string) (Opened, error) {
+	plain, exp, err := j.Codec.OpenExpiry(j.base[s.Name], value)
 	if err != nil {
-		return nil, Binding{}, err
+		return Opened{}, err
 	}
-	return splitBinding(plain)
+	v, b, err := splitBinding(plain)
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Value: v, Binding: b, Expires: exp}, nil
 }
 
 func splitBinding(plain []byte) ([]byte, Binding, error) {

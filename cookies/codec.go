@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -145,44 +146,52 @@ func (c *Codec) Seal(name string, plaintext []byte, expires time.Time) (string, 
 // base64url decoding, minimum length, authentication (version, key, name), and only
 // then the sealed expiry. Errors wrap ErrMalformed, ErrInvalid or ErrExpired.
 func (c *Codec) Open(name, value string) ([]byte, error) {
+	plain, _, err := c.OpenExpiry(name, value)
+	return plain, err
+}
+
+// OpenExpiry is Open that also returns the expiry sealed in the value, for a
+// caller that keeps what it opened and must stop trusting it at that time
+// (Expired).
+func (c *Codec) OpenExpiry(name, value string) ([]byte, time.Time, error) {
 	if len(value) > c.maxLen {
-		return nil, errTooLong
+		return nil, time.Time{}, errTooLong
 	}
 	if b64.DecodedLen(len(value)) < overhead {
-		return nil, errTooShort
+		return nil, time.Time{}, errTooShort
 	}
-	// encoding/base64 skips '\r' and '\n' even in strict mode, so "v" and "v\n"
-	// would both open; one sealed value must have exactly one accepted spelling.
-	for i := 0; i < len(value); i++ {
-		if !isB64URL(value[i]) {
-			return nil, errEncoding
-		}
+	// The strict decoder refuses every byte outside the alphabet except '\r'
+	// and '\n', which encoding/base64 skips even in strict mode: "v" and "v\n"
+	// would both open, and one sealed value must have exactly one accepted
+	// spelling. Two byte searches cost less than a check of every byte.
+	if strings.IndexByte(value, '\r') >= 0 || strings.IndexByte(value, '\n') >= 0 {
+		return nil, time.Time{}, errEncoding
 	}
 	raw, err := b64.DecodeString(value)
 	if err != nil {
-		return nil, errEncoding
+		return nil, time.Time{}, errEncoding
 	}
 	if len(raw) < overhead { // DecodedLen is an upper bound
-		return nil, errTooShort
+		return nil, time.Time{}, errTooShort
 	}
 	if raw[0] != version {
-		return nil, errVersion
+		return nil, time.Time{}, errVersion
 	}
 	nonce, ct := raw[1:1+nonceSize], raw[1+nonceSize:]
 	msg, err := c.aead.Open(ct[:0], nonce, ct, aad(name))
 	if err != nil {
-		return nil, errAuth
+		return nil, time.Time{}, errAuth
 	}
 	exp := time.UnixMilli(int64(binary.BigEndian.Uint64(msg[:expSize])))
-	if !c.now().Before(exp) {
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+	if c.Expired(exp) {
+		return nil, time.Time{}, fmt.Errorf("%w: expired at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
 	}
-	return msg[expSize:], nil
+	return msg[expSize:], exp, nil
 }
 
-func isB64URL(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+// Expired reports whether a value sealed to expire at exp has expired by the
+// codec's clock.
+func (c *Codec) Expired(exp time.Time) bool { return !c.now().Before(exp) }
 
 func aad(name string) []byte {
 	b := make([]byte, 0, len(aadLabel)+len(name))

@@ -74,6 +74,46 @@ func (s Spec) Read(r *http.Request) (string, bool) {
 	return cs[0].Value, true
 }
 
+// maxCookies is net/http's default bound on the cookies of one request
+// (GODEBUG httpcookiemaxnum): above it, Read finds none.
+const maxCookies = 3000
+
+// Peek returns the value Read would most likely return, without checking its
+// bytes: the value of the first cookie named s.Name, found as net/http finds
+// it (fields and pairs trimmed alike, surrounding double quotes removed).
+// Read also skips a same-named cookie whose value holds a byte no cookie value
+// may hold; Peek does not, so its answer may be such a value. It is for a
+// caller that looks the value up among values it opened before (which are all
+// valid) and falls back to Read when it is not there: for such a value Peek
+// and Read agree, and Peek costs a scan for ';' instead of a check of every
+// byte of a 3 KiB value.
+func (s Spec) Peek(h http.Header) (string, bool) {
+	lines := h["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookies {
+		return "", false
+	}
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			// Like net/http, a pair without "=" is a cookie with an empty value.
+			name, val, _ := strings.Cut(trimOWS(part), "=")
+			if trimOWS(name) != s.Name {
+				continue
+			}
+			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = val[1 : len(val)-1]
+			}
+			return val, true
+		}
+	}
+	return "", false
+}
+
 func (s Spec) cookie(value string, maxAge int) *http.Cookie {
 	path := s.Path
 	if path == "" {

@@ -114,3 +114,41 @@ func (r *counterReader) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// FuzzPeek: whenever Peek's value has only bytes a cookie value may hold, it
+// is exactly what Read returns; and Peek finds a cookie whenever Read does.
+// That is what makes it safe to look Peek's value up first and fall back to
+// Read when it is not known.
+func FuzzPeek(f *testing.F) {
+	for _, h := range []string{
+		"ag=v", "a=1; ag=v; ag=w", `ag="q"`, `ag=bad\\; ag=good`, " ag = v ", "ag", "ag=", "x=1;;ag=2", "ag=a b",
+	} {
+		f.Add(h, "")
+		f.Add(h, "ag=second")
+	}
+	s := Spec{Name: "ag"}
+	f.Fuzz(func(t *testing.T, line1, line2 string) {
+		r := &http.Request{Header: http.Header{"Cookie": {line1}}}
+		if line2 != "" {
+			r.Header["Cookie"] = append(r.Header["Cookie"], line2)
+		}
+		peek, pok := s.Peek(r.Header)
+		read, rok := s.Read(r)
+		if rok && !pok {
+			t.Fatalf("Read found %q, Peek found nothing", read)
+		}
+		if pok && validCookieValue(peek) && (!rok || read != peek) {
+			t.Fatalf("Peek = %q (a valid value), Read = %q, %v", peek, read, rok)
+		}
+	})
+}
+
+// validCookieValue is net/http's rule for the bytes of a cookie value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}

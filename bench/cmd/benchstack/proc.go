@@ -19,6 +19,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  string
+	// pprof is the CPU profile URL of an authgate started with -profile.
+	pprof string
 }
 
 // startProc runs bin with args, pinned to cpu with taskset when cpu is set

@@ -26,7 +26,7 @@ type runConfig struct {
 	serverCPU, loadCPU                                    string
 	only                                                  map[string]bool
 	workdir                                               string
-	keep, skipMemory                                      bool
+	keep, skipMemory, profile                             bool
 }
 
 // env is what every row shares: the provider, the upstream, the credentials.
@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.workdir, "workdir", "", "working directory (default: a new temporary one)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs, configs, tokens)")
 	fs.BoolVar(&c.skipMemory, "skip-memory", false, "skip the cache memory test")
+	fs.BoolVar(&c.profile, "profile", false, "write a CPU profile of every authgate row's measured run (cpu.pprof in its directory; implies -keep; profiling costs throughput, so these numbers are not for the table)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -290,7 +291,9 @@ func (e *env) measure(t target, round int) sample {
 		s.Err = err.Error()
 		return s
 	}
+	stopProfile := e.profile(in, dir)
 	res, err := e.runWrk(in.load, e.cfg.duration)
+	stopProfile()
 	if err != nil {
 		s.Err = err.Error()
 		return s
@@ -314,6 +317,38 @@ func (e *env) measure(t target, round int) sample {
 		s.Err = fmt.Sprintf("%d of %d answers were not 2xx/3xx", s.Non2xx, s.Requests)
 	}
 	return s
+}
+
+// profile fetches, while the measured run goes on, a CPU profile of every
+// process of in that serves one; the returned func waits for them.
+func (e *env) profile(in *instance, dir string) func() {
+	var wg sync.WaitGroup
+	secs := max(int(e.cfg.duration/time.Second)-1, 1)
+	for _, p := range in.procs {
+		if p.pprof == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("%s?seconds=%d", p.pprof, secs))
+			if err != nil {
+				logf("profile %s: %v", p.name, err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(filepath.Join(dir, p.name+"-cpu.pprof"))
+			if err != nil {
+				logf("profile %s: %v", p.name, err)
+				return
+			}
+			defer f.Close()
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				logf("profile %s: %v", p.name, err)
+			}
+		}()
+	}
+	return wg.Wait
 }
 
 func cpuOf(procs []*proc) (time.Duration, error) {

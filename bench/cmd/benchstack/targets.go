@@ -245,12 +245,18 @@ func (e *env) startAuthgateAdmin(dir string, extra map[string]string) (p *proc, 
 		"UPSTREAM_URL=" + e.upstreamURL,
 		"COOKIE_SECRET=" + e.cookieSecret,
 	}
+	if e.cfg.profile {
+		envv = append(envv, "AUTHGATE_ADMIN_PPROF=true")
+	}
 	for k, v := range extra {
 		envv = append(envv, k+"="+v)
 	}
 	p, err = startProc("authgate", e.cfg.serverCPU, filepath.Join(dir, "authgate.log"), envv, e.cfg.authgate)
 	if err != nil {
 		return nil, "", "", err
+	}
+	if e.cfg.profile {
+		p.pprof = "http://" + admin + "/debug/pprof/profile"
 	}
 	if err := waitHTTP(p, "http://"+admin+"/readyz", http.StatusOK); err != nil {
 		p.stop()
