@@ -96,11 +96,16 @@ func (h *Handler) describe(r *http.Request, f Flavour) (original, error) {
 	if o.URI == "" || o.URI[0] != '/' || len(o.URI) > 8<<10 || !requestTarget(o.URI) {
 		return original{}, errForwarded
 	}
-	u, err := url.ParseRequestURI(o.URI)
-	if err != nil {
-		return original{}, errForwarded
+	o.Path, _, _ = strings.Cut(o.URI, "?")
+	if strings.IndexByte(o.Path, '%') >= 0 {
+		// Only an escaped path needs the URL parser to decode it; without
+		// "%", the path it would return is the text before the first "?".
+		u, err := url.ParseRequestURI(o.URI)
+		if err != nil {
+			return original{}, errForwarded
+		}
+		o.Path = u.Path
 	}
-	o.Path = u.Path
 	return o, nil
 }
 

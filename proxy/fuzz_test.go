@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,47 @@ func FuzzCanonicalPath(f *testing.F) {
 			if strings.Contains(form, "//") || !strings.HasPrefix(form, "/") {
 				t.Fatalf("matchForms(%q) has %q", p, form)
 			}
+		}
+	})
+}
+
+// FuzzPlainHost: plainHost is validHost's shortcut, so everything it accepts
+// must pass the full url.Parse check too.
+func FuzzPlainHost(f *testing.F) {
+	for _, h := range []string{"app.example.com", "app:8443", "10.0.0.1:80", "a..b", "-", "a:", ":80", "a:123456", "[::1]:80", "a b", "a@b", "a/b"} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if !plainHost(h) || len(h) > 255 {
+			return
+		}
+		u, err := url.Parse("http://" + h)
+		if err != nil || u.Host != h || u.User != nil || u.Path != "" {
+			t.Fatalf("plainHost(%q) but url.Parse says %v, host %q", h, err, u.Host)
+		}
+	})
+}
+
+// FuzzForwardedPath: the path describe takes from a description without
+// "%" is the one url.ParseRequestURI would decode.
+func FuzzForwardedPath(f *testing.F) {
+	for _, u := range []string{"/", "/a/b?c=d", "/a?", "/a??b", "//x/y", "/a;b/../c", "/a?b%20c"} {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		if uri == "" || uri[0] != '/' || !requestTarget(uri) {
+			return
+		}
+		p, _, _ := strings.Cut(uri, "?")
+		if strings.IndexByte(p, '%') >= 0 {
+			return
+		}
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			t.Fatalf("ParseRequestURI(%q): %v, though it has no escapes", uri, err)
+		}
+		if u.Path != p {
+			t.Fatalf("ParseRequestURI(%q).Path = %q, shortcut %q", uri, u.Path, p)
 		}
 	})
 }

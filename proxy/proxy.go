@@ -298,6 +298,31 @@ func validHost(h string) bool {
 	if len(h) > 255 {
 		return false
 	}
+	if plainHost(h) {
+		return true
+	}
 	u, err := url.Parse("http://" + h)
 	return err == nil && u.Host == h && u.User == nil && u.Path == ""
+}
+
+// plainHost reports whether h is a DNS name or IPv4 address, with an optional
+// port: the form of nearly every Host a front proxy describes, which
+// validHost then accepts without building a URL (every such h also passes
+// the url.Parse check; FuzzPlainHost holds it to that).
+func plainHost(h string) bool {
+	name, port, hasPort := strings.Cut(h, ":")
+	if name == "" || hasPort && (port == "" || len(port) > 5) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

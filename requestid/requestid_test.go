@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -79,5 +80,41 @@ func TestMiddlewareAndLog(t *testing.T) {
 	log.Info("outside")
 	if strings.Contains(buf.String(), "request_id") {
 		t.Errorf("a line outside any request has a request id: %s", buf.String())
+	}
+}
+
+// Ids are 22 base64url characters and do not repeat, also across goroutines
+// (the generator's state is per thread).
+func TestNewUnique(t *testing.T) {
+	const perG, gs = 20000, 4
+	ids := make(chan string, perG*gs)
+	var wg sync.WaitGroup
+	for range gs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perG {
+				ids <- New()
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := make(map[string]bool, perG*gs)
+	for id := range ids {
+		if len(id) != 22 || !Valid(id) {
+			t.Fatalf("id %q: want 22 base64url characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q generated twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = New()
 	}
 }
