@@ -193,6 +193,9 @@ func (c *Codec) OpenExpiry(name, value string) ([]byte, time.Time, error) {
 // codec's clock.
 func (c *Codec) Expired(exp time.Time) bool { return !c.now().Before(exp) }
 
+// Now is the codec's clock.
+func (c *Codec) Now() time.Time { return c.now() }
+
 func aad(name string) []byte {
 	b := make([]byte, 0, len(aadLabel)+len(name))
 	return append(append(b, aadLabel...), name...)

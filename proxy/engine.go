@@ -6,14 +6,18 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+	"unsafe"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/hashcache"
 	"github.com/authgate/authgate/tokens"
 )
 
@@ -39,21 +43,47 @@ type Engine struct {
 	mapper   identity.Mapper
 	routes   routes
 	revoker  Revoker
+	// sessions remembers session cookies already opened (nil when the token
+	// cache is off), keyed by the SHA-256 of the sealed value. Opening one
+	// again (base64 of ~3 KiB, AES-GCM, the binding's JSON) and hashing the
+	// token inside would cost several times the lookup.
+	sessions *hashcache.Cache[openedSession]
 
 	// OnDecision, when set, is told every decision (metrics). Set it before
 	// the engine serves; it must be cheap and must not keep the Decision.
 	OnDecision func(Decision)
 }
 
+// SessionCacheEntries bounds the cache of opened session cookies. An entry
+// holds the token's claims and the login's binding (about 1 KiB), so the
+// bound is lower than the token cache's; sessions beyond it still work, at
+// the cost of opening their cookie again.
+const SessionCacheEntries = 10_000
+
+// openedSession is a session cookie opened and verified once.
+type openedSession struct {
+	claims  *tokens.Claims
+	binding cookies.Binding
+	expires time.Time // sealed in the cookie
+}
+
 // NewEngine builds the engine. revoker may be nil.
 func NewEngine(cfg *config.Config, v *tokens.Verifier, jar *cookies.Jar, revoker Revoker) *Engine {
-	return &Engine{
+	e := &Engine{
 		verifier: v,
 		jar:      jar,
 		mapper:   identity.Mapper{Rules: cfg.RoleRules, DefaultRole: cfg.DefaultRole},
 		routes:   routes{public: cfg.PublicRoutes, rules: cfg.RouteRules},
 		revoker:  revoker,
 	}
+	if cfg.TokenCacheEntries >= 0 {
+		n := SessionCacheEntries
+		if cfg.TokenCacheEntries > 0 {
+			n = min(n, cfg.TokenCacheEntries)
+		}
+		e.sessions = hashcache.New[openedSession](n, nil)
+	}
+	return e
 }
 
 // Target is the request being judged: the request itself in proxy mode, the
@@ -115,11 +145,7 @@ func (e *Engine) decide(r *http.Request, t Target) Decision {
 // Authenticate finds the access token (the session cookie first, then an
 // Authorization: Bearer header), verifies it and maps it to an identity.
 func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
-	raw, binding, err := e.token(r)
-	if err != nil {
-		return nil, err
-	}
-	claims, err := e.verifier.Verify(r.Context(), raw)
+	claims, binding, err := e.verified(r)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +156,66 @@ func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
 	return &id, nil
 }
 
-func (e *Engine) token(r *http.Request) (string, cookies.Binding, error) {
+// verified returns the verified claims of the request's token and the binding
+// sealed with it. A session cookie opened before is found in e.sessions; every
+// claim rule still runs on it (Recheck), and its sealed expiry is still
+// enforced, so a hit answers exactly as opening the cookie again would.
+func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, error) {
+	if e.sessions != nil {
+		// Peek's value is the one Read would pick whenever it is a value
+		// opened before; when it is not in the cache, the slow path reads
+		// the header exactly as net/http does.
+		if sealed, ok := e.jar.Auth.Peek(r.Header); ok {
+			k := sessionKey(sealed)
+			if s, ok := e.sessions.Get(&k); ok && !e.jar.Codec.Expired(s.expires) {
+				if err := e.verifier.Recheck(s.claims); err != nil {
+					return nil, cookies.Binding{}, err
+				}
+				return s.claims, s.binding, nil
+			}
+		}
+	}
+	t, err := e.token(r)
+	if err != nil {
+		return nil, cookies.Binding{}, err
+	}
+	claims, err := e.verifier.Verify(r.Context(), t.raw)
+	if err != nil {
+		return nil, cookies.Binding{}, err
+	}
+	if t.sealed != "" && e.sessions != nil {
+		k := sessionKey(t.sealed)
+		exp := t.expires
+		if claims.Expiry.Before(exp) {
+			exp = claims.Expiry.Time // useless after that: Recheck refuses it
+		}
+		e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, exp, e.jar.Codec.Now())
+	}
+	return claims, t.binding, nil
+}
+
+// sessionKey is the SHA-256 of a sealed cookie value, hashed in place (the
+// hash keeps no reference to its input).
+func sessionKey(sealed string) hashcache.Key {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(sealed), len(sealed)))
+}
+
+// found is a token as the request carries it.
+type found struct {
+	raw string
+	// sealed is the session cookie's value when the token came from it, with
+	// the binding and expiry sealed there; empty for a bearer token.
+	sealed  string
+	binding cookies.Binding
+	expires time.Time
+}
+
+func (e *Engine) token(r *http.Request) (found, error) {
 	var cookieErr error
 	if sealed, ok := e.jar.Auth.Read(r); ok {
-		raw, binding, err := e.jar.OpenBound(e.jar.Auth, sealed)
+		o, err := e.jar.OpenSealed(e.jar.Auth, sealed)
 		if err == nil {
-			return string(raw), binding, nil
+			return found{raw: string(o.Value), sealed: sealed, binding: o.Binding, expires: o.Expires}, nil
 		}
 		// An unreadable cookie (old secret, tampering) is not fatal if the
 		// client also sent a bearer token; otherwise it is the reason to deny.
@@ -145,22 +225,22 @@ func (e *Engine) token(r *http.Request) (string, cookies.Binding, error) {
 	switch {
 	case len(auth) == 0:
 		if cookieErr != nil {
-			return "", cookies.Binding{}, cookieErr
+			return found{}, cookieErr
 		}
-		return "", cookies.Binding{}, ErrNoToken
+		return found{}, ErrNoToken
 	case len(auth) > 1:
 		// Two Authorization headers: which one a later hop reads is anyone's guess.
-		return "", cookies.Binding{}, ErrBadHeader
+		return found{}, ErrBadHeader
 	}
 	scheme, tok, ok := strings.Cut(auth[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", cookies.Binding{}, ErrBadHeader
+		return found{}, ErrBadHeader
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", cookies.Binding{}, ErrBadHeader
+		return found{}, ErrBadHeader
 	}
-	return tok, cookies.Binding{}, nil
+	return found{raw: tok}, nil
 }
 
 // Reason maps an authentication error onto a stable code.

@@ -33,42 +33,13 @@ type Claims struct {
 	Events json.RawMessage
 }
 
-// claimsJSON mirrors Claims with the time claims as raw numbers so that
-// NumericDate's strict parsing decides what a valid date is.
-type claimsJSON struct {
-	Issuer          string          `json:"iss"`
-	Subject         string          `json:"sub"`
-	Audience        Audience        `json:"aud"`
-	Expiry          NumericDate     `json:"exp"`
-	NotBefore       NumericDate     `json:"nbf"`
-	IssuedAt        NumericDate     `json:"iat"`
-	SessionID       string          `json:"sid"`
-	Nonce           string          `json:"nonce"`
-	AuthorizedParty string          `json:"azp"`
-	Email           string          `json:"email"`
-	Name            string          `json:"name"`
-	Username        string          `json:"preferred_username"`
-	OrganizationID  string          `json:"organizationId"`
-	Groups          stringList      `json:"groups"`
-	Events          json.RawMessage `json:"events"`
-}
-
+// parseClaims reads a claim set with the strict reader of json.go.
 func parseClaims(payload []byte) (*Claims, error) {
-	var cj claimsJSON
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&cj); err != nil {
+	c, err := readClaims(string(payload))
+	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: claims: trailing data", ErrMalformed)
-	}
-	return &Claims{
-		Issuer: cj.Issuer, Subject: cj.Subject, Audience: cj.Audience,
-		Expiry: cj.Expiry, NotBefore: cj.NotBefore, IssuedAt: cj.IssuedAt,
-		SessionID: cj.SessionID, Nonce: cj.Nonce, AuthorizedParty: cj.AuthorizedParty,
-		Email: cj.Email, Name: cj.Name, Username: cj.Username,
-		OrganizationID: cj.OrganizationID, Groups: []string(cj.Groups), Events: cj.Events,
-	}, nil
+	return c, nil
 }
 
 // Audience accepts both forms RFC 7519 §4.1.3 allows: a single string (Authentik)
@@ -92,19 +63,6 @@ func (a Audience) Contains(client string) bool {
 		}
 	}
 	return false
-}
-
-// stringList accepts a list of strings or a single string (some providers emit
-// "groups": "admins" for a user in one group).
-type stringList []string
-
-func (l *stringList) UnmarshalJSON(b []byte) error {
-	list, err := oneOrMany(b)
-	if err != nil {
-		return fmt.Errorf("groups: %w", err)
-	}
-	*l = list
-	return nil
 }
 
 // oneOrMany decodes a JSON string or array of strings; null is nil.
@@ -147,8 +105,13 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("numeric date: %w", err)
 	}
 	v, err := f.Float64()
-	// Reject values time.Unix would wrap: a year-292-billion exp must not
-	// overflow into the past or, worse, into "never expires".
+	return d.set(v, err)
+}
+
+// set makes d the date v seconds after the epoch; err is the error of parsing
+// v. It rejects values time.Unix would wrap: a year-292-billion exp must not
+// overflow into the past or, worse, into "never expires".
+func (d *NumericDate) set(v float64, err error) error {
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1<<40 {
 		return fmt.Errorf("numeric date: out of range")
 	}

@@ -5,13 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/authgate/authgate/internal/hashcache"
 )
 
 // DefaultAlgorithms are the asymmetric algorithms accepted when none are configured.
@@ -47,8 +48,9 @@ type Verifier struct {
 	cfg     Config
 	keys    *KeySet
 	allowed map[string]bool
-	cache   *cache   // nil when disabled
-	aud     Audience // {ClientID}: the audience of most cached entries, shared
+	cache   *hashcache.Cache[entry] // nil when disabled
+	// profiles holds what the cached entries have in common (see cache.go).
+	profiles *profiles
 }
 
 // NewVerifier returns a verifier. keys may be nil only when HS256 is the sole algorithm.
@@ -77,12 +79,14 @@ func NewVerifier(cfg Config, keys *KeySet) *Verifier {
 	if len(cfg.HS256Secret) > 0 {
 		allowed["HS256"] = true
 	}
-	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed, aud: Audience{cfg.ClientID}}
-	switch {
-	case cfg.CacheEntries == 0:
-		v.cache = newCache(100_000)
-	case cfg.CacheEntries > 0:
-		v.cache = newCache(cfg.CacheEntries)
+	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed}
+	if cfg.CacheEntries >= 0 {
+		entries := cfg.CacheEntries
+		if entries == 0 {
+			entries = 100_000
+		}
+		v.profiles = newProfiles(cfg.Issuer, cfg.ClientID)
+		v.cache = hashcache.New(entries, v.profiles.release)
 	}
 	return v
 }
@@ -96,24 +100,13 @@ func (v *Verifier) Issuer() string { return v.cfg.Issuer }
 // under many different strings — each a distinct cache key and token hash.
 var b64url = base64.RawURLEncoding.Strict()
 
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
-	Jku  json.RawMessage `json:"jku"`
-	X5u  json.RawMessage `json:"x5u"`
-	Jwk  json.RawMessage `json:"jwk"`
-	X5c  json.RawMessage `json:"x5c"`
-	B64  json.RawMessage `json:"b64"`
-}
-
-// Verify checks raw and returns its claims, which the caller must not modify
-// (they may be shared with the cache). It reads in the order of RFC 7519 §7.2
-// and RFC 8725: bound the size, parse, refuse dangerous headers, pick the
-// algorithm from an allow-list, verify exactly one signature with a key of the
-// matching type, then check iss, aud, exp, nbf and iat. Claims are checked only
-// after the signature, so nothing unauthenticated decides anything.
+// Verify checks raw and returns its claims. The caller must not modify them:
+// their Audience and Groups may be shared with the cache. It reads in the
+// order of RFC 7519 §7.2 and RFC 8725: bound the size, parse, refuse dangerous
+// headers, pick the algorithm from an allow-list, verify exactly one signature
+// with a key of the matching type, then check iss, aud, exp, nbf and iat.
+// Claims are checked only after the signature, so nothing unauthenticated
+// decides anything.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cfg.Observe == nil {
 		c, _, err := v.verifyCached(ctx, raw)
@@ -135,9 +128,11 @@ func (v *Verifier) verifyCached(ctx context.Context, raw string) (*Claims, bool,
 		return c, false, err
 	}
 	key := tokenKey(raw)
-	if c, ok := v.cache.get(key); ok {
+	if e, ok := v.cache.Get(&key); ok {
 		// The signature was verified when the entry was made; every claim rule
-		// still runs, so an entry outliving its exp is refused, not trusted.
+		// still runs, on the same Claims the uncached path checks, so an entry
+		// outliving its exp is refused, not trusted.
+		c := v.profiles.claims(&e)
 		if err := v.checkClaims(c); err != nil {
 			return nil, true, err
 		}
@@ -147,8 +142,28 @@ func (v *Verifier) verifyCached(ctx context.Context, raw string) (*Claims, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	v.cache.put(key, v.share(c), v.cfg.Now())
+	if e, ok := v.profiles.newEntry(c); ok {
+		v.cache.Put(&key, e, c.Expiry.Time, v.cfg.Now())
+		// The cached form, not c: c's strings point into the whole
+		// payload, which a caller that keeps the claims (the session
+		// cache) would keep alive with them.
+		return v.profiles.claims(&e), false, nil
+	}
 	return c, false, nil
+}
+
+// Recheck applies every claim rule again to claims this verifier returned
+// earlier, for a caller that keeps verified claims (the session cache): the
+// signature was checked then, and time, issuer and audience are checked now,
+// as on a hit in the verifier's own cache (it counts as one for Observe).
+func (v *Verifier) Recheck(c *Claims) error {
+	if v.cfg.Observe == nil {
+		return v.checkClaims(c)
+	}
+	start := time.Now()
+	err := v.checkClaims(c)
+	v.cfg.Observe(true, time.Since(start), err)
+	return err
 }
 
 // verify does the full check without the cache.
@@ -187,19 +202,19 @@ func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: header encoding", ErrMalformed)
 	}
-	var h header
-	if err := json.Unmarshal(hdrJSON, &h); err != nil {
+	h, err := readHeader(string(hdrJSON))
+	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	// RFC 7515 §4.1.11: a "crit" we do not understand must be rejected; we
 	// understand none. "b64" (RFC 7797) changes what is signed; refuse it.
-	if len(h.Crit) > 0 || len(h.B64) > 0 {
+	if h.Crit || h.B64 {
 		return nil, fmt.Errorf("%w: crit/b64", ErrHeader)
 	}
 	// RFC 8725 §3.10: keys named or embedded by the token itself (jku, x5u, jwk,
 	// x5c) would let the attacker choose the key. They are never fetched or used;
 	// a token that carries them is refused outright rather than silently trusted.
-	if len(h.Jku) > 0 || len(h.X5u) > 0 || len(h.Jwk) > 0 || len(h.X5c) > 0 {
+	if h.KeyRef {
 		return nil, fmt.Errorf("%w: embedded or remote key reference", ErrHeader)
 	}
 	if !v.allowed[h.Alg] {
@@ -222,7 +237,7 @@ func (v *Verifier) VerifySignature(ctx context.Context, raw string) ([]byte, err
 	return payload, nil
 }
 
-func (v *Verifier) verifySignature(ctx context.Context, h header, signingInput, sig []byte) error {
+func (v *Verifier) verifySignature(ctx context.Context, h joseHeader, signingInput, sig []byte) error {
 	if h.Alg == "HS256" {
 		mac := hmac.New(sha256.New, v.cfg.HS256Secret)
 		mac.Write(signingInput)

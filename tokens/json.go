@@ -1,0 +1,580 @@
+package tokens
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A JOSE header or a claim set is one flat JSON object whose few interesting
+// members are strings, numbers or arrays of strings. encoding/json decodes
+// one by reflection, re-scanning every member with a custom decoder, and
+// costs as much CPU as the rest of a cache miss apart from the signature
+// check. This reader does exactly that job, and is stricter than
+// encoding/json where the difference matters for tokens:
+//
+//   - member names match exactly (encoding/json also fills "sub" from "SUB");
+//   - a member name given twice is refused (RFC 7519 §4 allows refusing; a
+//     parser that keeps the last and one that keeps the first would read two
+//     different tokens from one signature);
+//   - strings must be valid UTF-8, without lone surrogates, where
+//     encoding/json would silently substitute U+FFFD;
+//   - nesting is bounded (maxDepth), and the top level must be an object.
+//
+// Whatever it accepts, encoding/json accepts and reads alike (FuzzJSONReader
+// holds it to that).
+
+var errJSON = errors.New("invalid JSON")
+
+const maxDepth = 32
+
+type jsonReader struct {
+	s string
+	i int
+}
+
+func (r *jsonReader) ws() {
+	for r.i < len(r.s) {
+		switch r.s[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}
+
+func (r *jsonReader) peek() byte {
+	if r.i < len(r.s) {
+		return r.s[r.i]
+	}
+	return 0
+}
+
+// object reads one object and calls member for each member name; member must
+// consume the value (with str, number, strings, raw or skip).
+func (r *jsonReader) object(member func(name string) error) error {
+	r.ws()
+	if r.peek() != '{' {
+		return errJSON
+	}
+	r.i++
+	r.ws()
+	if r.peek() == '}' {
+		r.i++
+		return nil
+	}
+	for {
+		r.ws()
+		name, err := r.str()
+		if err != nil {
+			return err
+		}
+		r.ws()
+		if r.peek() != ':' {
+			return errJSON
+		}
+		r.i++
+		r.ws()
+		if err := member(name); err != nil {
+			return err
+		}
+		r.ws()
+		switch r.peek() {
+		case ',':
+			r.i++
+		case '}':
+			r.i++
+			return nil
+		default:
+			return errJSON
+		}
+	}
+}
+
+// end checks that only whitespace follows.
+func (r *jsonReader) end() error {
+	r.ws()
+	if r.i != len(r.s) {
+		return errJSON
+	}
+	return nil
+}
+
+// null consumes a null literal if one is next.
+func (r *jsonReader) null() bool {
+	if strings.HasPrefix(r.s[r.i:], "null") {
+		r.i += 4
+		return true
+	}
+	return false
+}
+
+// str reads a string. Without escapes the result shares the input's memory.
+func (r *jsonReader) str() (string, error) {
+	if r.peek() != '"' {
+		return "", errJSON
+	}
+	r.i++
+	start := r.i
+	for r.i < len(r.s) {
+		c := r.s[r.i]
+		switch {
+		case c == '"':
+			v := r.s[start:r.i]
+			r.i++
+			return v, nil
+		case c == '\\':
+			return r.escaped(start)
+		case c < 0x20:
+			return "", errJSON
+		case c < utf8.RuneSelf:
+			r.i++
+		default:
+			ru, n := utf8.DecodeRuneInString(r.s[r.i:])
+			if ru == utf8.RuneError && n == 1 {
+				return "", errJSON
+			}
+			r.i += n
+		}
+	}
+	return "", errJSON
+}
+
+// escaped finishes a string that has an escape at r.i, starting at start.
+func (r *jsonReader) escaped(start int) (string, error) {
+	b := make([]byte, 0, r.i-start+16)
+	b = append(b, r.s[start:r.i]...)
+	for r.i < len(r.s) {
+		c := r.s[r.i]
+		switch {
+		case c == '"':
+			r.i++
+			return string(b), nil
+		case c < 0x20:
+			return "", errJSON
+		case c == '\\':
+			if r.i+1 >= len(r.s) {
+				return "", errJSON
+			}
+			e := r.s[r.i+1]
+			r.i += 2
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				ru, ok := r.hex4()
+				if !ok {
+					return "", errJSON
+				}
+				if utf16.IsSurrogate(ru) {
+					// Only a high surrogate followed by an escaped low one
+					// is a character; anything else is not text.
+					if ru >= 0xdc00 || !strings.HasPrefix(r.s[r.i:], `\u`) {
+						return "", errJSON
+					}
+					r.i += 2
+					lo, ok := r.hex4()
+					if !ok {
+						return "", errJSON
+					}
+					ru = utf16.DecodeRune(ru, lo)
+					if ru == utf8.RuneError {
+						return "", errJSON
+					}
+				}
+				b = utf8.AppendRune(b, ru)
+			default:
+				return "", errJSON
+			}
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			r.i++
+		default:
+			ru, n := utf8.DecodeRuneInString(r.s[r.i:])
+			if ru == utf8.RuneError && n == 1 {
+				return "", errJSON
+			}
+			b = append(b, r.s[r.i:r.i+n]...)
+			r.i += n
+		}
+	}
+	return "", errJSON
+}
+
+func (r *jsonReader) hex4() (rune, bool) {
+	if r.i+4 > len(r.s) {
+		return 0, false
+	}
+	var v rune
+	for _, c := range []byte(r.s[r.i : r.i+4]) {
+		v <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			v |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			v |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			v |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	r.i += 4
+	return v, true
+}
+
+// number reads a number (RFC 8259 §6 grammar) and returns its text.
+func (r *jsonReader) number() (string, error) {
+	start := r.i
+	if r.peek() == '-' {
+		r.i++
+	}
+	switch c := r.peek(); {
+	case c == '0':
+		r.i++
+	case '1' <= c && c <= '9':
+		r.digits()
+	default:
+		return "", errJSON
+	}
+	if r.peek() == '.' {
+		r.i++
+		if !r.digits() {
+			return "", errJSON
+		}
+	}
+	if c := r.peek(); c == 'e' || c == 'E' {
+		r.i++
+		if c := r.peek(); c == '+' || c == '-' {
+			r.i++
+		}
+		if !r.digits() {
+			return "", errJSON
+		}
+	}
+	return r.s[start:r.i], nil
+}
+
+func (r *jsonReader) digits() bool {
+	start := r.i
+	for r.i < len(r.s) && '0' <= r.s[r.i] && r.s[r.i] <= '9' {
+		r.i++
+	}
+	return r.i > start
+}
+
+// strings reads a string, an array of strings (one or many, RFC 7519 §4.1.3
+// for "aud"), or null (nil).
+func (r *jsonReader) strings() ([]string, error) {
+	switch r.peek() {
+	case '"':
+		s, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	case 'n':
+		if r.null() {
+			return nil, nil
+		}
+		return nil, errJSON
+	case '[':
+	default:
+		return nil, errJSON
+	}
+	r.i++
+	list := []string{}
+	r.ws()
+	if r.peek() == ']' {
+		r.i++
+		return list, nil
+	}
+	for {
+		r.ws()
+		s, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, s)
+		r.ws()
+		switch r.peek() {
+		case ',':
+			r.i++
+		case ']':
+			r.i++
+			return list, nil
+		default:
+			return nil, errJSON
+		}
+	}
+}
+
+// raw reads any value and returns its text.
+func (r *jsonReader) raw() (string, error) {
+	start := r.i
+	if err := r.skip(0); err != nil {
+		return "", err
+	}
+	return r.s[start:r.i], nil
+}
+
+// skip reads any value.
+func (r *jsonReader) skip(depth int) error {
+	if depth > maxDepth {
+		return errJSON
+	}
+	switch c := r.peek(); {
+	case c == '"':
+		_, err := r.str()
+		return err
+	case c == '{':
+		// Names inside a value nobody reads may repeat, as encoding/json allows.
+		return r.object(func(string) error { return r.skip(depth + 1) })
+	case c == '[':
+		r.i++
+		r.ws()
+		if r.peek() == ']' {
+			r.i++
+			return nil
+		}
+		for {
+			r.ws()
+			if err := r.skip(depth + 1); err != nil {
+				return err
+			}
+			r.ws()
+			switch r.peek() {
+			case ',':
+				r.i++
+			case ']':
+				r.i++
+				return nil
+			default:
+				return errJSON
+			}
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		_, err := r.number()
+		return err
+	case strings.HasPrefix(r.s[r.i:], "true"):
+		r.i += 4
+	case strings.HasPrefix(r.s[r.i:], "false"):
+		r.i += 5
+	case r.null():
+	default:
+		return errJSON
+	}
+	return nil
+}
+
+// numericDate reads a NumericDate member: a number, or null for "absent".
+func (r *jsonReader) numericDate(d *NumericDate) error {
+	if r.null() {
+		return nil
+	}
+	if c := r.peek(); c != '-' && (c < '0' || c > '9') {
+		// RFC 7519 §2: a JSON number; "exp":"1700000000" is not one.
+		return errors.New("numeric date: not a number")
+	}
+	text, err := r.number()
+	if err != nil {
+		return err
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return errJSON
+	}
+	return d.set(v, err)
+}
+
+// stringMember reads a string member; null leaves it empty.
+func (r *jsonReader) stringMember(dst *string) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.str()
+	*dst = s
+	return err
+}
+
+// members tracks which names an object has used, so a second use is refused.
+type members uint32
+
+func (m *members) once(bit members) error {
+	if *m&bit != 0 {
+		return errJSON
+	}
+	*m |= bit
+	return nil
+}
+
+// joseHeader is what the verifier reads of a JOSE header.
+type joseHeader struct {
+	Alg, Kid, Typ string
+	// Crit and B64 change what is signed or how; KeyRef is jku, x5u, jwk or
+	// x5c: a key named or carried by the token itself. Present at all (even
+	// null) is enough to refuse the token.
+	Crit, B64, KeyRef bool
+}
+
+func readHeader(s string) (joseHeader, error) {
+	var h joseHeader
+	var seen members
+	r := jsonReader{s: s}
+	err := r.object(func(name string) error {
+		var bit members
+		switch name {
+		case "alg":
+			bit = 1 << 0
+		case "kid":
+			bit = 1 << 1
+		case "typ":
+			bit = 1 << 2
+		case "crit":
+			bit = 1 << 3
+		case "b64":
+			bit = 1 << 4
+		case "jku", "x5u", "jwk", "x5c":
+			h.KeyRef = true
+			return r.skip(0)
+		default:
+			return r.skip(0)
+		}
+		if err := seen.once(bit); err != nil {
+			return err
+		}
+		switch name {
+		case "alg":
+			return r.stringMember(&h.Alg)
+		case "kid":
+			return r.stringMember(&h.Kid)
+		case "typ":
+			return r.stringMember(&h.Typ)
+		case "crit":
+			h.Crit = true
+		case "b64":
+			h.B64 = true
+		}
+		return r.skip(0)
+	})
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
+		return joseHeader{}, err
+	}
+	return h, nil
+}
+
+// Bits of the claim names readClaims reads, to refuse one given twice.
+const (
+	mIss members = 1 << iota
+	mSub
+	mAud
+	mExp
+	mNbf
+	mIat
+	mSid
+	mNonce
+	mAzp
+	mEmail
+	mName
+	mUsername
+	mOrg
+	mGroups
+	mEvents
+)
+
+// readClaims reads a claim set. Strings without escapes share payload's
+// memory: whoever keeps one beyond the request (the token cache) copies it.
+func readClaims(payload string) (*Claims, error) {
+	c := &Claims{}
+	var seen members
+	r := jsonReader{s: payload}
+	err := r.object(func(name string) error {
+		var bit members
+		var dst *string
+		switch name {
+		case "iss":
+			bit, dst = mIss, &c.Issuer
+		case "sub":
+			bit, dst = mSub, &c.Subject
+		case "sid":
+			bit, dst = mSid, &c.SessionID
+		case "nonce":
+			bit, dst = mNonce, &c.Nonce
+		case "azp":
+			bit, dst = mAzp, &c.AuthorizedParty
+		case "email":
+			bit, dst = mEmail, &c.Email
+		case "name":
+			bit, dst = mName, &c.Name
+		case "preferred_username":
+			bit, dst = mUsername, &c.Username
+		case "organizationId":
+			bit, dst = mOrg, &c.OrganizationID
+		case "aud", "groups", "exp", "nbf", "iat", "events":
+			return readClaimMember(&r, name, c, &seen)
+		default:
+			return r.skip(0)
+		}
+		if err := seen.once(bit); err != nil {
+			return err
+		}
+		return r.stringMember(dst)
+	})
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func readClaimMember(r *jsonReader, name string, c *Claims, seen *members) error {
+	var err error
+	switch name {
+	case "aud":
+		if err = seen.once(mAud); err == nil {
+			c.Audience, err = r.strings()
+		}
+	case "groups":
+		if err = seen.once(mGroups); err == nil {
+			c.Groups, err = r.strings()
+		}
+	case "exp":
+		if err = seen.once(mExp); err == nil {
+			err = r.numericDate(&c.Expiry)
+		}
+	case "nbf":
+		if err = seen.once(mNbf); err == nil {
+			err = r.numericDate(&c.NotBefore)
+		}
+	case "iat":
+		if err = seen.once(mIat); err == nil {
+			err = r.numericDate(&c.IssuedAt)
+		}
+	case "events":
+		if err = seen.once(mEvents); err == nil {
+			var raw string
+			if raw, err = r.raw(); err == nil {
+				c.Events = []byte(raw)
+			}
+		}
+	}
+	return err
+}
