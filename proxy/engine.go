@@ -237,7 +237,9 @@ func (e *Engine) token(r *http.Request) (found, error) {
 		return found{}, ErrBadHeader
 	}
 	tok = strings.TrimSpace(tok)
-	if tok == "" || strings.ContainsAny(tok, " \t") {
+	// Two byte searches, not ContainsAny: that checks a 2 KiB token byte by
+	// byte, and costs a quarter of a forward-auth answer.
+	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
 		return found{}, ErrBadHeader
 	}
 	return found{raw: tok}, nil

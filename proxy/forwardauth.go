@@ -151,6 +151,7 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, f Flavour)
 		return
 	}
 	if d.Identity != nil {
+		h.headers.strip(w.Header())
 		h.headers.set(w.Header(), d.Identity)
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -76,11 +76,11 @@ func (ih identityHeaders) strip(h http.Header) {
 	}
 }
 
-// set writes the identity, after strip. Values come from a signed token but are
-// still user-controlled text (a display name), so control characters are
-// removed: a CR/LF would otherwise make the transport refuse the request.
+// set writes the identity into h, which the caller has stripped. Values come
+// from a signed token but are still user-controlled text (a display name), so
+// control characters are removed: a CR/LF would otherwise make the transport
+// refuse the request.
 func (ih identityHeaders) set(h http.Header, id *identity.Identity) {
-	ih.strip(h)
 	// One backing array for the six values instead of one per header.
 	vals := &[6]string{
 		clean(id.Subject), clean(id.OrganizationID), clean(id.Role),
