@@ -58,6 +58,7 @@ type publicKey struct {
 	kid string
 	alg string // "" when the JWK names none
 	key crypto.PublicKey
+	rsa *rsaKey // an RSA key's precomputed modulus (nil for other keys)
 }
 
 // NewKeySet returns a key set for jwksURL. It does not fetch; call Refresh at
@@ -254,12 +255,13 @@ func parseJWKS(body []byte) ([]publicKey, error) {
 			continue
 		}
 		var pub crypto.PublicKey
+		var rk *rsaKey
 		switch r := raw.(type) {
 		case *rsa.PublicKey:
 			if r.N.BitLen() < 2048 {
 				continue
 			}
-			pub = r
+			pub, rk = r, newRSAKey(r)
 		case *ecdsa.PublicKey:
 			pub = r
 		case ed25519.PublicKey:
@@ -272,7 +274,7 @@ func parseJWKS(body []byte) ([]publicKey, error) {
 		if a := key.Algorithm(); a != nil {
 			alg = a.String()
 		}
-		keys = append(keys, publicKey{kid: key.KeyID(), alg: alg, key: pub})
+		keys = append(keys, publicKey{kid: key.KeyID(), alg: alg, key: pub, rsa: rk})
 	}
 	// An empty list is a valid (if useless) set: Authentik serves one for
 	// providers that sign with the client secret (HS256).

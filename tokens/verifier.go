@@ -253,13 +253,22 @@ func (v *Verifier) verifySignature(ctx context.Context, h joseHeader, signingInp
 	if err != nil {
 		return err
 	}
-	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(h.Alg))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrAlgorithm, err)
-	}
 	// Several candidates only when the set repeats a kid: a kid-less token
 	// is refused when the set holds several keys (OIDC Core §10.1).
+	var verifier jws.Verifier
 	for _, c := range cands {
+		if hash := rsaHash(h.Alg); hash != 0 && c.rsa != nil {
+			// RS256/384/512 with the key's precomputed modulus (rsa.go).
+			if c.rsa.verify(hash, signingInput, sig) {
+				return nil
+			}
+			continue
+		}
+		if verifier == nil {
+			if verifier, err = jws.NewVerifier(jwa.SignatureAlgorithm(h.Alg)); err != nil {
+				return fmt.Errorf("%w: %v", ErrAlgorithm, err)
+			}
+		}
 		if verifier.Verify(signingInput, sig, c.key) == nil {
 			return nil
 		}
