@@ -192,18 +192,25 @@ func StripHeader(h http.Header, names ...string) {
 		if !strings.EqualFold(k, "Cookie") {
 			continue
 		}
-		out := vs[:0:0]
-		for _, v := range vs {
-			if v = Strip(v, names...); trimOWS(v) != "" {
-				out = append(out, v)
-			}
-		}
-		if len(out) == 0 {
+		if out := StripValues(vs, names...); len(out) == 0 {
 			delete(h, k)
 		} else {
 			h[k] = out
 		}
 	}
+}
+
+// StripValues applies Strip to the values of one Cookie field and drops those
+// left empty; a caller that walks the header itself uses it for the field
+// StripHeader would find.
+func StripValues(vs []string, names ...string) []string {
+	out := vs[:0:0]
+	for _, v := range vs {
+		if v = Strip(v, names...); trimOWS(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // trimOWS trims what net/http trims around cookie pairs (textproto.TrimString).

@@ -167,40 +167,53 @@ func returnTarget(r *http.Request) string {
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(h.cfg.UpstreamURL)
 	pr.Out.Host = pr.In.Host
-	h.setForwarded(pr)
-	h.headers.strip(pr.Out.Header)
+	peer := peerAddr(pr.In.RemoteAddr)
+	trusted := h.trusted.contains(peer)
+	h.scrub(pr.Out.Header, trusted)
+	h.setForwarded(pr, peer, trusted)
 	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity.Identity); ok {
 		h.headers.set(pr.Out.Header, id)
-	}
-	if len(h.strip) > 0 {
-		cookies.StripHeader(pr.Out.Header, h.strip...)
 	}
 	// Set on the outgoing request, like the identity headers, so that a
 	// client's "Connection: X-Request-Id" cannot strip it.
 	if id := requestid.From(pr.In.Context()); id != "" {
-		pr.Out.Header.Set(requestid.Header, id)
+		pr.Out.Header[requestid.Header] = []string{id}
+	}
+}
+
+// scrub removes, in one pass over the outgoing header, everything the upstream
+// must not get from the client: every spelling of an identity header; a
+// proxy's word about the original request (X-Forwarded-*, Forwarded,
+// X-Original-*, …) unless the peer is a trusted proxy; and authgate's own
+// cookies (unless pass_auth_cookies).
+func (h *Handler) scrub(hdr http.Header, trusted bool) {
+	var buf [64]byte
+	for k, vs := range hdr {
+		f := foldTo(buf[:0], k)
+		if h.headers.folded[string(f)] || !trusted && forwardingFolded(string(f)) {
+			delete(hdr, k)
+			continue
+		}
+		if len(h.strip) > 0 && strings.EqualFold(k, "Cookie") {
+			if out := cookies.StripValues(vs, h.strip...); len(out) == 0 {
+				delete(hdr, k)
+			} else {
+				hdr[k] = out
+			}
+		}
 	}
 }
 
 // setForwarded writes X-Forwarded-For/-Host/-Proto. Values the client sent are
-// kept only when the peer is a trusted proxy; from anyone else they are lies
-// waiting to be believed by the upstream.
-func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
-	peer := peerAddr(pr.In.RemoteAddr)
-	trusted := h.trusted.contains(peer)
+// kept only when the peer is a trusted proxy (scrub removed them otherwise);
+// from anyone else they are lies waiting to be believed by the upstream.
+func (h *Handler) setForwarded(pr *httputil.ProxyRequest, peer netip.Addr, trusted bool) {
 	xff := peer.String()
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
 	}
 	host := pr.In.Host
-	if !trusted {
-		for k := range pr.Out.Header {
-			if forwardingHeader(k) {
-				delete(pr.Out.Header, k)
-			}
-		}
-	}
 	if trusted {
 		if prior := strings.Join(pr.In.Header.Values("X-Forwarded-For"), ", "); prior != "" {
 			xff = prior + ", " + xff
@@ -212,21 +225,20 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 			host = fh
 		}
 	}
-	pr.Out.Header.Set("X-Forwarded-For", xff)
-	pr.Out.Header.Set("X-Forwarded-Proto", proto)
-	pr.Out.Header.Set("X-Forwarded-Host", host)
+	pr.Out.Header["X-Forwarded-For"] = []string{xff}
+	pr.Out.Header["X-Forwarded-Proto"] = []string{proto}
+	pr.Out.Header["X-Forwarded-Host"] = []string{host}
 }
 
-// forwardingHeader reports whether a header carries a proxy's word about the
-// original request: client address, host, scheme, port, prefix or URL. From an
+// forwardingFolded reports whether a header, its name folded by foldTo,
+// carries a proxy's word about the original request: client address, host,
+// scheme, port, prefix or URL. From an
 // untrusted peer it is a lie the upstream may believe: X-Original-URL and
 // X-Rewrite-URL make Symfony and IIS serve another path than the one authgate
 // judged, X-Real-IP and X-Forwarded-Prefix spoof address and routing. Names
 // are folded like identity headers (X_Original_URL reads as X-Original-URL to
 // servers that fold "_").
-func forwardingHeader(name string) bool {
-	var buf [64]byte
-	f := string(foldTo(buf[:0], name))
+func forwardingFolded(f string) bool {
 	return f == "forwarded" || f == "x-real-ip" || f == "x-rewrite-url" ||
 		strings.HasPrefix(f, "x-forwarded-") || strings.HasPrefix(f, "x-original-")
 }
