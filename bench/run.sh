@@ -14,6 +14,7 @@
 #   OAUTH2_PROXY=1                                   0: skip oauth2-proxy (no build)
 #   KEEP=0                                           1: keep the work directory (logs, configs, tokens)
 #   SKIP_MEMORY=0                                    1: skip the 100,000-token memory test
+#   PAIRS=0                                          N: paired mode, N alternations of DURATION between each row and its baseline
 #   PROFILE=0                                        1: CPU profile of each authgate row (kept in the work directory; costs throughput)
 #
 # It installs wrk and nginx from Debian when they are missing (as root), builds
@@ -83,6 +84,7 @@ main() {
 		-rotate "${REPO_ROOT}/bench/wrk/rotate.lua"
 		-duration "${DURATION:-10s}"
 		-rounds "${ROUNDS:-3}"
+		-pairs "${PAIRS:-0}"
 		-warmup "${WARMUP:-2s}"
 		-connections "${CONNECTIONS:-64}"
 		-miss-tokens "${MISS_TOKENS:-100000}"

@@ -37,11 +37,16 @@ func (r *report) rows() []*row {
 		}
 		byRound[s.Round][s.Target] = s
 	}
+	ids := make([]int, 0, len(byRound))
+	for id := range byRound {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
 	var rows []*row
 	for _, t := range targets {
 		rw := &row{t: t}
 		var cpus []float64
-		for round := 1; round <= r.cfg.rounds; round++ {
+		for _, round := range ids {
 			s, ok := byRound[round][t.name]
 			if !ok {
 				continue
@@ -81,8 +86,13 @@ func (r *report) print(w io.Writer) {
 		return nil
 	}
 	fmt.Fprintf(w, "\nauthgate load benchmark, %s\n", r.started.Format("2006-01-02 15:04"))
-	fmt.Fprintf(w, "%d rounds × %s per row (after %s warm-up), wrk -t1 -c%d on CPU %s, server under test on CPU %s\n",
-		c.rounds, c.duration, c.warmup, c.conns, c.loadCPU, c.serverCPU)
+	if c.pairs > 0 {
+		fmt.Fprintf(w, "paired: %d rounds × %d alternations of %s between each row and its baseline (after %s warm-up), wrk -t1 -c%d on CPU %s, servers under test on CPU %s\n",
+			c.rounds, c.pairs, c.duration, c.warmup, c.conns, c.loadCPU, c.serverCPU)
+	} else {
+		fmt.Fprintf(w, "%d rounds × %s per row (after %s warm-up), wrk -t1 -c%d on CPU %s, server under test on CPU %s\n",
+			c.rounds, c.duration, c.warmup, c.conns, c.loadCPU, c.serverCPU)
+	}
 	fmt.Fprintf(w, "one raw RS256 verification (crypto/rsa, 2048-bit, CPU %s): %.1f µs\n\n", c.serverCPU, float64(r.rsaNs)/1e3)
 
 	fmt.Fprintf(w, "%-17s %-52s %9s %7s %-14s %9s %9s\n", "row", "what", "req/s", "ratio", "vs", "CPU µs/r", "peak RSS")
@@ -97,8 +107,13 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-17s %-52s %9.0f %7s %-14s %9.1f %9s%s\n", rw.t.name, rw.t.what, rw.rps, ratio, rw.t.baseline, rw.cpu, mibKB(rw.hwmKB), mark)
 	}
-	fmt.Fprintf(w, "\nreq/s and CPU are medians over the rounds; the ratio is the median of each round's ratio against\n")
-	fmt.Fprintf(w, "the baseline row of the same round; CPU is utime+stime of the row's processes (nginx and the\n")
+	if c.pairs > 0 {
+		fmt.Fprintf(w, "\nreq/s and CPU are medians over the runs; the ratio is the median of the ratios of adjacent runs of\n")
+		fmt.Fprintf(w, "a row and its baseline (both started side by side); CPU is utime+stime of the row's processes (nginx and the\n")
+	} else {
+		fmt.Fprintf(w, "\nreq/s and CPU are medians over the rounds; the ratio is the median of each round's ratio against\n")
+		fmt.Fprintf(w, "the baseline row of the same round; CPU is utime+stime of the row's processes (nginx and the\n")
+	}
 	fmt.Fprintf(w, "auth server together for the auth_request chains) per request; peak RSS is VmHWM (the largest round).\n")
 	fmt.Fprintf(w, "Absolute numbers are this machine's; the ratios are the claim.\n")
 	for _, rw := range rows {

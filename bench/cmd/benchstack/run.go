@@ -22,7 +22,7 @@ import (
 type runConfig struct {
 	authgate, oauth2Proxy, nginx, wrk, self, rotateScript string
 	duration, warmup                                      time.Duration
-	rounds, conns, missTokens                             int
+	rounds, conns, missTokens, pairs                      int
 	serverCPU, loadCPU                                    string
 	only                                                  map[string]bool
 	workdir                                               string
@@ -38,6 +38,7 @@ type env struct {
 	token, cookie, lastToken, tokensFile string
 	nTokens                              int
 	report                               *report
+	pairRounds                           int // paired mode's alternations so far
 }
 
 // sample is one row in one round.
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per row and round")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement (0: none)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every round runs every row, in a rotated order")
+	fs.IntVar(&c.pairs, "pairs", 0, "paired mode: per round and row, start the row and its baseline side by side and alternate this many runs of -duration between them; a ratio comes from each adjacent pair (0: every row measured once per round)")
 	fs.IntVar(&c.conns, "connections", 64, "wrk connections")
 	fs.IntVar(&c.missTokens, "miss-tokens", 100_000, "distinct tokens for the cache-miss rows and the cache memory test")
 	fs.StringVar(&c.serverCPU, "server-cpu", "0", "CPU (taskset list) of the server under test")
@@ -142,6 +144,14 @@ func run(ctx context.Context, args []string) error {
 		}
 		rows = append(rows, t)
 	}
+	logSample := func(r int, s sample) {
+		if s.Err != "" {
+			logf("round %d/%d %-17s ERROR %s", r, c.rounds, s.Target, firstLine(s.Err))
+		} else {
+			logf("round %d/%d %-17s %9.0f req/s  %6.1f µs CPU/req  %s", r, c.rounds, s.Target, s.RPS,
+				perReq(s.CPU, s.Requests), mibKB(s.HWMKB))
+		}
+	}
 	for r := 1; r <= c.rounds; r++ {
 		for i := range rows {
 			if ctx.Err() != nil {
@@ -149,14 +159,19 @@ func run(ctx context.Context, args []string) error {
 			}
 			// Rotate the order so no row is always first or always last.
 			t := rows[(i+r-1)%len(rows)]
+			if c.pairs > 0 {
+				if t.baseline == "" || t.baseline == t.name {
+					continue // measured beside each row that it is the baseline of
+				}
+				for _, s := range e.measurePaired(*findTarget(t.baseline), t, r) {
+					rep.samples = append(rep.samples, s)
+					logSample(r, s)
+				}
+				continue
+			}
 			s := e.measure(t, r)
 			rep.samples = append(rep.samples, s)
-			if s.Err != "" {
-				logf("round %d/%d %-17s ERROR %s", r, c.rounds, t.name, firstLine(s.Err))
-			} else {
-				logf("round %d/%d %-17s %9.0f req/s  %6.1f µs CPU/req  %s", r, c.rounds, t.name, s.RPS,
-					perReq(s.CPU, s.Requests), mibKB(s.HWMKB))
-			}
+			logSample(r, s)
 		}
 	}
 	if !c.skipMemory && ctx.Err() == nil {
@@ -258,21 +273,68 @@ func (e *env) startShared() ([]*proc, error) {
 // measure runs one row once: start it, check it answers as it should, warm
 // it up, then measure requests/s, CPU and peak RSS.
 func (e *env) measure(t target, round int) sample {
-	s := sample{Round: round, Target: t.name}
-	dir := filepath.Join(e.dir, fmt.Sprintf("r%d-%s", round, t.name))
+	in, dir, err := e.prepare(t, fmt.Sprintf("r%d-%s", round, t.name))
+	if err != nil {
+		return sample{Round: round, Target: t.name, Err: err.Error()}
+	}
+	defer in.stop()
+	return e.sampleOnce(in, t, round, dir)
+}
+
+// measurePaired is paired mode's round of row t: t and its baseline b run side
+// by side (both idle but for the run in progress), and -pairs alternations of
+// one run each are measured, swapping which goes first. Each alternation is a
+// round of its own in the report, so a ratio compares two runs a few seconds
+// apart, and drift of the machine slower than that cancels out of it.
+func (e *env) measurePaired(b, t target, round int) []sample {
+	fail := func(err error) []sample {
+		return []sample{{Round: e.nextPairRound(), Target: t.name, Err: err.Error()}}
+	}
+	inB, dirB, err := e.prepare(b, fmt.Sprintf("r%d-%s-%s", round, t.name, b.name))
+	if err != nil {
+		return fail(fmt.Errorf("baseline %s: %w", b.name, err))
+	}
+	defer inB.stop()
+	inT, dirT, err := e.prepare(t, fmt.Sprintf("r%d-%s", round, t.name))
+	if err != nil {
+		return fail(err)
+	}
+	defer inT.stop()
+	var out []sample
+	for k := 0; k < e.cfg.pairs; k++ {
+		id := e.nextPairRound()
+		first, second := e.sampleOnce(inB, b, id, dirB), sample{}
+		if k%2 == 1 {
+			first = e.sampleOnce(inT, t, id, dirT)
+			second = e.sampleOnce(inB, b, id, dirB)
+		} else {
+			second = e.sampleOnce(inT, t, id, dirT)
+		}
+		out = append(out, first, second)
+	}
+	return out
+}
+
+// nextPairRound numbers the alternations of paired mode.
+func (e *env) nextPairRound() int {
+	e.pairRounds++
+	return e.pairRounds
+}
+
+// prepare starts row t in a directory of its own, checks that it answers as
+// it should, and warms it up.
+func (e *env) prepare(t target, name string) (*instance, string, error) {
+	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.Err = err.Error()
-		return s
+		return nil, "", err
 	}
 	in, err := t.start(e, dir)
 	if err != nil {
-		s.Err = err.Error()
-		return s
+		return nil, "", err
 	}
-	defer in.stop()
 	if err := in.check(); err != nil {
-		s.Err = "check: " + err.Error()
-		return s
+		in.stop()
+		return nil, "", fmt.Errorf("check: %w", err)
 	}
 	if e.cfg.warmup > 0 {
 		warm := in.load
@@ -282,10 +344,16 @@ func (e *env) measure(t target, round int) sample {
 			warm = load{url: warm.url, headers: []string{e.bearer()}}
 		}
 		if _, err := e.runWrk(warm, e.cfg.warmup); err != nil {
-			s.Err = "warm-up: " + err.Error()
-			return s
+			in.stop()
+			return nil, "", fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	return in, dir, nil
+}
+
+// sampleOnce measures a started row once: requests/s, CPU and peak RSS.
+func (e *env) sampleOnce(in *instance, t target, round int, dir string) sample {
+	s := sample{Round: round, Target: t.name}
 	cpu0, err := cpuOf(in.procs)
 	if err != nil {
 		s.Err = err.Error()
