@@ -15,6 +15,8 @@ function init(args)
   end
   f:close()
   assert(#tokens > 0, "rotate.lua: no tokens in " .. path)
+  -- A later run against the same process starts past the tokens it was sent.
+  i = (tonumber(os.getenv("TOKENS_OFFSET") or "0") or 0) % #tokens
 end
 
 function request()

@@ -384,6 +384,14 @@ func (e *env) sampleOnce(in *instance, t target, round int, dir string) sample {
 	if s.Non2xx > 0 {
 		s.Err = fmt.Sprintf("%d of %d answers were not 2xx/3xx", s.Non2xx, s.Requests)
 	}
+	if in.load.rotate {
+		// wrk may have generated a request per connection beyond those it
+		// counted; the next run starts past those too.
+		in.load.offset += res.Requests + int64(e.cfg.conns)
+		if in.load.offset > int64(e.nTokens) && s.Err == "" && e.cfg.pairs > 0 {
+			s.Err = fmt.Sprintf("the %d distinct tokens wrapped around after %d requests to this process: some were cache hits; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens, in.load.offset)
+		}
+	}
 	return s
 }
 

@@ -16,6 +16,9 @@ type load struct {
 	// rotate sends every request with the next token of the tokens file
 	// (wrk/rotate.lua), so each one is a cache miss.
 	rotate bool
+	// offset is the first token of the next rotating run: past every token
+	// an earlier run against the same process sent (paired mode).
+	offset int64
 }
 
 type wrkResult struct {
@@ -48,7 +51,7 @@ func (e *env) runWrk(l load, d time.Duration) (wrkResult, error) {
 	}
 	args = append(args, l.url)
 	cmd := exec.Command("taskset", append([]string{"-c", e.cfg.loadCPU, e.cfg.wrk}, args...)...)
-	cmd.Env = append(os.Environ(), "TOKENS_FILE="+e.tokensFile)
+	cmd.Env = append(os.Environ(), "TOKENS_FILE="+e.tokensFile, "TOKENS_OFFSET="+strconv.FormatInt(l.offset, 10))
 	out, err := cmd.CombinedOutput()
 	res := wrkResult{rawOutput: string(out)}
 	if err != nil {
