@@ -15,8 +15,11 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
+	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/tokens"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The benchmarks below run authgate's whole request path in-process, without
@@ -252,4 +255,16 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkServeHTTPWired is proxy mode with a bearer token as the authgate
+// command wires it: request ids and the in-flight gauge around the handler,
+// every decision and verification counted. The difference to
+// BenchmarkServeHTTP/proxy-bearer is what operations cost per request.
+func BenchmarkServeHTTPWired(b *testing.B) {
+	g := newBenchGate(b)
+	m := metrics.New(prometheus.NewRegistry())
+	g.engine.OnDecision = func(d proxy.Decision) { m.Decision(d.Allow, d.Reason) }
+	h := requestid.Middleware(m.InFlight(g.h))
+	benchRun(b, h, g.upstream, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "upstream")
 }
