@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"sync"
@@ -68,15 +67,6 @@ var benchBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 func (benchBufferPool) Get() []byte  { return benchBuffers.Get().(*[32 << 10]byte)[:] }
 func (benchBufferPool) Put(b []byte) { benchBuffers.Put((*[32 << 10]byte)(b)) }
 
-// handlerTransport serves HTTP requests with a handler in-process (the
-// provider's JWKS, fetched once at set-up).
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
 
 type benchGate struct {
 	h        *proxy.Handler
@@ -105,7 +95,7 @@ func newBenchGate(b *testing.B) *benchGate {
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys := tokens.NewKeySet(p.JWKSURL(), tokens.KeySetOptions{Client: &http.Client{Transport: handlerTransport{p}}})
+	keys := tokens.NewKeySet(p.JWKSURL(), tokens.KeySetOptions{Client: &http.Client{Transport: proxy.HandlerTransport{H: p}}})
 	if err := keys.Refresh(context.Background()); err != nil {
 		b.Fatal(err)
 	}

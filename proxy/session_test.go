@@ -48,11 +48,13 @@ func (s *sessionRig) Revoked(_ context.Context, _ *tokens.Claims, b cookies.Bind
 	return s.revoked[b.Session]
 }
 
-type handlerTransport struct{ h http.Handler }
+// handlerTransport serves HTTP requests with a handler in-process (the
+// provider's JWKS, fetched once at set-up).
+type handlerTransport struct{ H http.Handler }
 
 func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
+	t.H.ServeHTTP(rec, r)
 	return rec.Result(), nil
 }
 
@@ -73,7 +75,7 @@ func newSessionRig(t *testing.T, cacheEntries string) *sessionRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := tokens.NewKeySet(p.JWKSURL(), tokens.KeySetOptions{Client: &http.Client{Transport: handlerTransport{p}}})
+	keys := tokens.NewKeySet(p.JWKSURL(), tokens.KeySetOptions{Client: &http.Client{Transport: handlerTransport{H: p}}})
 	v := tokens.NewVerifier(tokens.Config{
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, CacheEntries: cfg.TokenCacheEntries, Now: s.clock,
 		Observe: func(hit bool, _ time.Duration, _ error) {
