@@ -67,7 +67,6 @@ var benchBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 func (benchBufferPool) Get() []byte  { return benchBuffers.Get().(*[32 << 10]byte)[:] }
 func (benchBufferPool) Put(b []byte) { benchBuffers.Put((*[32 << 10]byte)(b)) }
 
-
 type benchGate struct {
 	h        *proxy.Handler
 	engine   *proxy.Engine

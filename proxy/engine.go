@@ -7,8 +7,10 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"time"
@@ -48,6 +50,12 @@ type Engine struct {
 	// again (base64 of ~3 KiB, AES-GCM, the binding's JSON) and hashing the
 	// token inside would cost several times the lookup.
 	sessions *hashcache.Cache[openedSession]
+	// hot remembers the credentials of the most recent requests (bearer
+	// tokens and sealed cookies, nil when the token cache is off), found by
+	// a seeded maphash and then compared whole: a SHA-256 of a 2–3 KiB
+	// credential costs 2–3 µs, most of what authgate adds to a request.
+	hot  *hashcache.Cache[hotCred]
+	seed maphash.Seed
 
 	// OnDecision, when set, is told every decision (metrics). Set it before
 	// the engine serves; it must be cheap and must not keep the Decision.
@@ -59,6 +67,20 @@ type Engine struct {
 // bound is lower than the token cache's; sessions beyond it still work, at
 // the cost of opening their cookie again.
 const SessionCacheEntries = 10_000
+
+// HotEntries bounds the cache of recent credentials. An entry keeps the
+// credential itself (2–3 KiB), so it holds the few hundred clients active at
+// any moment; the others go through the hashed caches as before.
+const HotEntries = 1024
+
+// hotCred is a credential verified recently.
+type hotCred struct {
+	cred    string // the bearer token or sealed cookie value, compared whole
+	cookie  bool
+	claims  *tokens.Claims
+	binding cookies.Binding
+	expires time.Time // the cookie's sealed expiry; zero for a bearer token
+}
 
 // openedSession is a session cookie opened and verified once.
 type openedSession struct {
@@ -82,6 +104,8 @@ func NewEngine(cfg *config.Config, v *tokens.Verifier, jar *cookies.Jar, revoker
 			n = min(n, cfg.TokenCacheEntries)
 		}
 		e.sessions = hashcache.New[openedSession](n, nil)
+		e.hot = hashcache.New[hotCred](min(n, HotEntries), nil)
+		e.seed = maphash.MakeSeed()
 	}
 	return e
 }
@@ -162,15 +186,29 @@ func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
 // enforced, so a hit answers exactly as opening the cookie again would.
 func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, error) {
 	if e.sessions != nil {
-		// Peek's value is the one Read would pick whenever it is a value
-		// opened before; when it is not in the cache, the slow path reads
-		// the header exactly as net/http does.
-		if sealed, ok := e.jar.Auth.Peek(r.Header); ok {
-			k := sessionKey(sealed)
+		// The credential the slow path would take first: the session cookie
+		// if there is one (Peek's value is the one Read would pick whenever
+		// it is a value opened before), else the bearer token. When it is in
+		// neither cache, the slow path reads the header exactly as net/http
+		// does.
+		cred, cookie := e.presented(r.Header)
+		if cred != "" {
+			hk := e.hotKey(cred)
+			if h, ok := e.hot.Get(&hk); ok && h.cookie == cookie && sameCredential(h.cred, cred) &&
+				(!cookie || !e.jar.Codec.Expired(h.expires)) {
+				if err := e.verifier.Recheck(h.claims); err != nil {
+					return nil, cookies.Binding{}, err
+				}
+				return h.claims, h.binding, nil
+			}
+		}
+		if cookie {
+			k := sessionKey(cred)
 			if s, ok := e.sessions.Get(&k); ok && !e.jar.Codec.Expired(s.expires) {
 				if err := e.verifier.Recheck(s.claims); err != nil {
 					return nil, cookies.Binding{}, err
 				}
+				e.remember(cred, true, s.claims, s.binding, s.expires)
 				return s.claims, s.binding, nil
 			}
 		}
@@ -183,15 +221,64 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, err
 	if err != nil {
 		return nil, cookies.Binding{}, err
 	}
-	if t.sealed != "" && e.sessions != nil {
-		k := sessionKey(t.sealed)
-		exp := t.expires
-		if claims.Expiry.Before(exp) {
-			exp = claims.Expiry.Time // useless after that: Recheck refuses it
+	if e.sessions != nil {
+		if t.sealed != "" {
+			k := sessionKey(t.sealed)
+			e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, minTime(t.expires, claims.Expiry.Time), e.jar.Codec.Now())
+			e.remember(t.sealed, true, claims, t.binding, t.expires)
+		} else {
+			e.remember(t.raw, false, claims, t.binding, time.Time{})
 		}
-		e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, exp, e.jar.Codec.Now())
 	}
 	return claims, t.binding, nil
+}
+
+// remember puts a verified credential into the hot cache. It is kept no
+// longer than its token (after that, Recheck refuses it anyway) or cookie.
+func (e *Engine) remember(cred string, cookie bool, claims *tokens.Claims, b cookies.Binding, sealedExp time.Time) {
+	exp := claims.Expiry.Time
+	if cookie {
+		exp = minTime(exp, sealedExp)
+	}
+	hk := e.hotKey(cred)
+	e.hot.Put(&hk, hotCred{cred: cred, cookie: cookie, claims: claims, binding: b, expires: sealedExp}, exp, e.jar.Codec.Now())
+}
+
+// presented returns the credential the request would be judged by, without
+// checking it: the session cookie's value (cookie true), or else a bearer
+// token that is well-formed. "" when there is neither.
+func (e *Engine) presented(h http.Header) (cred string, cookie bool) {
+	if v, ok := e.jar.Auth.Peek(h); ok {
+		return v, true
+	}
+	tok, err := bearer(h)
+	if err != nil {
+		return "", false
+	}
+	return tok, false
+}
+
+// hotKey places a credential in the hot cache. maphash is keyed with a seed
+// chosen at start-up, so no client can aim two credentials at one entry;
+// and a key is only where to look — a hit needs the whole credential equal.
+func (e *Engine) hotKey(cred string) hashcache.Key {
+	var k hashcache.Key
+	binary.LittleEndian.PutUint64(k[:8], maphash.String(e.seed, cred))
+	return k
+}
+
+// sameCredential compares the whole credential. A plain comparison, not a
+// constant-time one (which goes byte by byte and would cost as much as the
+// hash it replaces): a stored credential is only ever compared with a string
+// whose 64-bit seeded maphash equals its own, and a client cannot find such a
+// string without the seed, so its timing has nothing to tell.
+func sameCredential(a, b string) bool { return a == b }
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // sessionKey is the SHA-256 of a sealed cookie value, hashed in place (the
@@ -221,28 +308,38 @@ func (e *Engine) token(r *http.Request) (found, error) {
 		// client also sent a bearer token; otherwise it is the reason to deny.
 		cookieErr = fmt.Errorf("%w: %v", ErrBadCookie, err)
 	}
-	auth := r.Header.Values("Authorization")
+	tok, err := bearer(r.Header)
+	if errors.Is(err, ErrNoToken) && cookieErr != nil {
+		return found{}, cookieErr
+	}
+	if err != nil {
+		return found{}, err
+	}
+	return found{raw: tok}, nil
+}
+
+// bearer returns the token of the request's Authorization header: ErrNoToken
+// without one, ErrBadHeader unless it is exactly one "Bearer <token>".
+func bearer(h http.Header) (string, error) {
+	auth := h.Values("Authorization")
 	switch {
 	case len(auth) == 0:
-		if cookieErr != nil {
-			return found{}, cookieErr
-		}
-		return found{}, ErrNoToken
+		return "", ErrNoToken
 	case len(auth) > 1:
 		// Two Authorization headers: which one a later hop reads is anyone's guess.
-		return found{}, ErrBadHeader
+		return "", ErrBadHeader
 	}
 	scheme, tok, ok := strings.Cut(auth[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return found{}, ErrBadHeader
+		return "", ErrBadHeader
 	}
 	tok = strings.TrimSpace(tok)
 	// Two byte searches, not ContainsAny: that checks a 2 KiB token byte by
 	// byte, and costs a quarter of a forward-auth answer.
 	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
-		return found{}, ErrBadHeader
+		return "", ErrBadHeader
 	}
-	return found{raw: tok}, nil
+	return tok, nil
 }
 
 // Reason maps an authentication error onto a stable code.

@@ -61,7 +61,13 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func newSessionRig(t *testing.T, cacheEntries string) *sessionRig {
 	t.Helper()
 	s := &sessionRig{t: t, now: time.Now(), revoked: map[string]bool{}}
-	p, err := devprovider.New(devprovider.Options{BaseURL: "http://provider.test", Alg: "ES256", AccessTokenTTL: 10 * time.Minute, Now: s.clock})
+	p, err := devprovider.New(devprovider.Options{
+		BaseURL: "http://provider.test", Alg: "ES256", AccessTokenTTL: 10 * time.Minute, Now: s.clock,
+		Users: []devprovider.User{
+			{Username: "alice", Email: "alice@example.com", Name: "Alice", OrganizationID: "org-1", Groups: []string{"ecosire-admins"}},
+			{Username: "bob", Email: "bob@example.com", Name: "Bob", OrganizationID: "org-2"},
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +225,89 @@ func TestSessionCacheOff(t *testing.T) {
 	}
 	if hits, misses := s.counts(); hits != 0 || misses != 2 || s.engine.sessions != nil {
 		t.Fatalf("cache off: %d hits, %d verifications, sessions %v", hits, misses, s.engine.sessions)
+	}
+}
+
+func (s *sessionRig) bearer(user string) string {
+	s.t.Helper()
+	tok, err := s.provider.AccessToken(user, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
+// authenticateHeader judges a request with the given header lines.
+func (s *sessionRig) authenticateHeader(h http.Header) (string, error) {
+	r := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
+	r.Header = h
+	id, err := s.engine.Authenticate(r)
+	if err != nil {
+		return "", err
+	}
+	return id.Subject, nil
+}
+
+// Recent credentials are found whole, not by hash: only the exact string
+// verified before is a hit, the cookie still outranks a bearer token, and
+// every rule still runs on a hit.
+func TestHotCredentials(t *testing.T) {
+	s := newSessionRig(t, "")
+	alice, bob := s.bearer("alice"), s.bearer("bob")
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+	var subAlice string
+	for range 3 {
+		sub, err := s.authenticateHeader(bearer(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subAlice = sub
+	}
+	if hits, misses := s.counts(); misses != 1 || hits != 2 || s.engine.hot.Len() != 1 {
+		t.Fatalf("3 requests: %d verifications, %d hits, %d hot; want 1, 2, 1", misses, hits, s.engine.hot.Len())
+	}
+
+	// One character off is another credential: verified from scratch, refused.
+	forged := alice[:len(alice)-2] + string(alice[len(alice)-2]^1) + alice[len(alice)-1:]
+	if _, err := s.authenticateHeader(bearer(forged)); !errors.Is(err, tokens.ErrSignature) && !errors.Is(err, tokens.ErrMalformed) {
+		t.Fatalf("altered token: %v, want a signature error", err)
+	}
+	// Even where a forged credential lands on a hot entry (a maphash
+	// collision, forced here), the whole credential must match.
+	hk := s.engine.hotKey(forged)
+	aliceKey := s.engine.hotKey(alice)
+	entry, ok := s.engine.hot.Get(&aliceKey)
+	if !ok {
+		t.Fatal("alice's token is not hot")
+	}
+	s.engine.hot.Put(&hk, entry, time.Now().Add(time.Hour), time.Now())
+	if _, err := s.authenticateHeader(bearer(forged)); err == nil {
+		t.Fatal("a forged token colliding with a hot entry was accepted")
+	}
+	// A hot token sent twice is still an ambiguous request.
+	if _, err := s.authenticateHeader(http.Header{"Authorization": {"Bearer " + alice, "Bearer " + alice}}); !errors.Is(err, ErrBadHeader) {
+		t.Fatalf("two Authorization headers: %v, want ErrBadHeader", err)
+	}
+
+	// Bob's bearer token is hot; a request that also carries Alice's session
+	// cookie is Alice's, as on the slow path, hot or not.
+	subBob, err := s.authenticateHeader(bearer(bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.cookie("alice", "login-1", time.Hour)
+	for range 2 {
+		h := bearer(bob)
+		h.Set("Cookie", c)
+		if sub, err := s.authenticateHeader(h); err != nil || sub != subAlice || sub == subBob {
+			t.Fatalf("cookie of alice with bearer of bob: %q, %v; want alice %q", sub, err, subAlice)
+		}
+	}
+
+	// The token expires while hot: refused as expired.
+	s.advance(11 * time.Minute)
+	if _, err := s.authenticateHeader(bearer(alice)); !errors.Is(err, tokens.ErrExpired) {
+		t.Fatalf("expired hot token: %v, want ErrExpired", err)
 	}
 }
