@@ -71,7 +71,7 @@ const SessionCacheEntries = 10_000
 // HotEntries bounds the cache of recent credentials. An entry keeps the
 // credential itself (2–3 KiB), so it holds the few hundred clients active at
 // any moment; the others go through the hashed caches as before.
-const HotEntries = 1024
+const HotEntries = 512
 
 // hotCred is a credential verified recently.
 type hotCred struct {
