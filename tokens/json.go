@@ -432,149 +432,119 @@ type joseHeader struct {
 
 func readHeader(s string) (joseHeader, error) {
 	var h joseHeader
-	var seen members
-	r := jsonReader{s: s}
-	err := r.object(func(name string) error {
-		var bit members
-		switch name {
-		case "alg":
-			bit = 1 << 0
-		case "kid":
-			bit = 1 << 1
-		case "typ":
-			bit = 1 << 2
-		case "crit":
-			bit = 1 << 3
-		case "b64":
-			bit = 1 << 4
-		case "jku", "x5u", "jwk", "x5c":
-			h.KeyRef = true
-			return r.skip(0)
-		default:
-			return r.skip(0)
-		}
-		if err := seen.once(bit); err != nil {
-			return err
-		}
-		switch name {
-		case "alg":
-			return r.stringMember(&h.Alg)
-		case "kid":
-			return r.stringMember(&h.Kid)
-		case "typ":
-			return r.stringMember(&h.Typ)
-		case "crit":
-			h.Crit = true
-		case "b64":
-			h.B64 = true
-		}
-		return r.skip(0)
-	})
-	if err == nil {
-		err = r.end()
-	}
-	if err != nil {
+	if err := readObject(s, headerFields, &h); err != nil {
 		return joseHeader{}, err
 	}
 	return h, nil
 }
 
-// Bits of the claim names readClaims reads, to refuse one given twice.
-const (
-	mIss members = 1 << iota
-	mSub
-	mAud
-	mExp
-	mNbf
-	mIat
-	mSid
-	mNonce
-	mAzp
-	mEmail
-	mName
-	mUsername
-	mOrg
-	mGroups
-	mEvents
-)
-
 // readClaims reads a claim set. Strings without escapes share payload's
 // memory: whoever keeps one beyond the request (the token cache) copies it.
 func readClaims(payload string) (*Claims, error) {
 	c := &Claims{}
-	var seen members
-	r := jsonReader{s: payload}
-	err := r.object(func(name string) error {
-		var bit members
-		var dst *string
-		switch name {
-		case "iss":
-			bit, dst = mIss, &c.Issuer
-		case "sub":
-			bit, dst = mSub, &c.Subject
-		case "sid":
-			bit, dst = mSid, &c.SessionID
-		case "nonce":
-			bit, dst = mNonce, &c.Nonce
-		case "azp":
-			bit, dst = mAzp, &c.AuthorizedParty
-		case "email":
-			bit, dst = mEmail, &c.Email
-		case "name":
-			bit, dst = mName, &c.Name
-		case "preferred_username":
-			bit, dst = mUsername, &c.Username
-		case "organizationId":
-			bit, dst = mOrg, &c.OrganizationID
-		case "aud", "groups", "exp", "nbf", "iat", "events":
-			return readClaimMember(&r, name, c, &seen)
-		default:
-			return r.skip(0)
-		}
-		if err := seen.once(bit); err != nil {
-			return err
-		}
-		return r.stringMember(dst)
-	})
-	if err == nil {
-		err = r.end()
-	}
-	if err != nil {
+	if err := readObject(payload, claimFields, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func readClaimMember(r *jsonReader, name string, c *Claims, seen *members) error {
-	var err error
-	switch name {
-	case "aud":
-		if err = seen.once(mAud); err == nil {
-			c.Audience, err = r.strings()
-		}
-	case "groups":
-		if err = seen.once(mGroups); err == nil {
-			c.Groups, err = r.strings()
-		}
-	case "exp":
-		if err = seen.once(mExp); err == nil {
-			err = r.numericDate(&c.Expiry)
-		}
-	case "nbf":
-		if err = seen.once(mNbf); err == nil {
-			err = r.numericDate(&c.NotBefore)
-		}
-	case "iat":
-		if err = seen.once(mIat); err == nil {
-			err = r.numericDate(&c.IssuedAt)
-		}
-	case "events":
-		if err = seen.once(mEvents); err == nil {
-			var raw string
-			if raw, err = r.raw(); err == nil {
-				c.Events = []byte(raw)
-			}
+// field reads one known member of an object into a T. A member marked once
+// may appear only once; newFields gives each such member its bit.
+type field[T any] struct {
+	read func(r *jsonReader, dst *T) error
+	once bool
+	bit  members
+}
+
+func newFields[T any](m map[string]field[T]) map[string]field[T] {
+	n := 0
+	for name, f := range m {
+		if f.once {
+			f.bit = 1 << n
+			m[name] = f
+			n++
 		}
 	}
-	return err
+	return m
 }
+
+// readObject reads one object (and nothing after it) into dst: the members
+// fields knows, each at most once where it says so; all others skipped.
+func readObject[T any](s string, fields map[string]field[T], dst *T) error {
+	var seen members
+	r := jsonReader{s: s}
+	err := r.object(func(name string) error {
+		f, ok := fields[name]
+		if !ok {
+			return r.skip(0)
+		}
+		if f.once {
+			if err := seen.once(f.bit); err != nil {
+				return err
+			}
+		}
+		return f.read(&r, dst)
+	})
+	if err != nil {
+		return err
+	}
+	return r.end()
+}
+
+// present marks a member whose presence alone decides, whatever its value.
+func present[T any](mark func(*T)) field[T] {
+	return field[T]{once: true, read: func(r *jsonReader, dst *T) error { mark(dst); return r.skip(0) }}
+}
+
+// A key named or carried by the token itself refuses it however often it
+// is given, so those members need no once check.
+var keyRef = field[joseHeader]{read: func(r *jsonReader, h *joseHeader) error { h.KeyRef = true; return r.skip(0) }}
+
+var headerFields = newFields(map[string]field[joseHeader]{
+	"alg":  {once: true, read: func(r *jsonReader, h *joseHeader) error { return r.stringMember(&h.Alg) }},
+	"kid":  {once: true, read: func(r *jsonReader, h *joseHeader) error { return r.stringMember(&h.Kid) }},
+	"typ":  {once: true, read: func(r *jsonReader, h *joseHeader) error { return r.stringMember(&h.Typ) }},
+	"crit": present(func(h *joseHeader) { h.Crit = true }),
+	"b64":  present(func(h *joseHeader) { h.B64 = true }),
+	"jku":  keyRef, "x5u": keyRef, "jwk": keyRef, "x5c": keyRef,
+})
+
+// str reads a string claim into the field of Claims that at picks.
+func str(at func(*Claims) *string) field[Claims] {
+	return field[Claims]{once: true, read: func(r *jsonReader, c *Claims) error { return r.stringMember(at(c)) }}
+}
+
+// date reads a NumericDate claim into the field of Claims that at picks.
+func date(at func(*Claims) *NumericDate) field[Claims] {
+	return field[Claims]{once: true, read: func(r *jsonReader, c *Claims) error { return r.numericDate(at(c)) }}
+}
+
+var claimFields = newFields(map[string]field[Claims]{
+	"iss":                str(func(c *Claims) *string { return &c.Issuer }),
+	"sub":                str(func(c *Claims) *string { return &c.Subject }),
+	"sid":                str(func(c *Claims) *string { return &c.SessionID }),
+	"nonce":              str(func(c *Claims) *string { return &c.Nonce }),
+	"azp":                str(func(c *Claims) *string { return &c.AuthorizedParty }),
+	"email":              str(func(c *Claims) *string { return &c.Email }),
+	"name":               str(func(c *Claims) *string { return &c.Name }),
+	"preferred_username": str(func(c *Claims) *string { return &c.Username }),
+	"organizationId":     str(func(c *Claims) *string { return &c.OrganizationID }),
+	"exp":                date(func(c *Claims) *NumericDate { return &c.Expiry }),
+	"nbf":                date(func(c *Claims) *NumericDate { return &c.NotBefore }),
+	"iat":                date(func(c *Claims) *NumericDate { return &c.IssuedAt }),
+	"aud": {once: true, read: func(r *jsonReader, c *Claims) (err error) {
+		c.Audience, err = r.strings()
+		return err
+	}},
+	"groups": {once: true, read: func(r *jsonReader, c *Claims) (err error) {
+		c.Groups, err = r.strings()
+		return err
+	}},
+	"events": {once: true, read: func(r *jsonReader, c *Claims) error {
+		raw, err := r.raw()
+		if err == nil {
+			c.Events = []byte(raw)
+		}
+		return err
+	}},
+})
