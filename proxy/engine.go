@@ -185,6 +185,8 @@ func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
 // claim rule still runs on it (Recheck), and its sealed expiry is still
 // enforced, so a hit answers exactly as opening the cookie again would.
 func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, error) {
+	var peeked string // the session cookie looked up below, and its key
+	var peekedKey hashcache.Key
 	if e.sessions != nil {
 		// The credential the slow path would take first: the session cookie
 		// if there is one (Peek's value is the one Read would pick whenever
@@ -203,8 +205,8 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, err
 			}
 		}
 		if cookie {
-			k := sessionKey(cred)
-			if s, ok := e.sessions.Get(&k); ok && !e.jar.Codec.Expired(s.expires) {
+			peeked, peekedKey = cred, sessionKey(cred)
+			if s, ok := e.sessions.Get(&peekedKey); ok && !e.jar.Codec.Expired(s.expires) {
 				if err := e.verifier.Recheck(s.claims); err != nil {
 					return nil, cookies.Binding{}, err
 				}
@@ -223,7 +225,10 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, err
 	}
 	if e.sessions != nil {
 		if t.sealed != "" {
-			k := sessionKey(t.sealed)
+			k := peekedKey
+			if t.sealed != peeked {
+				k = sessionKey(t.sealed) // Read picked another cookie than Peek
+			}
 			e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, minTime(t.expires, claims.Expiry.Time), e.jar.Codec.Now())
 			e.remember(t.sealed, true, claims, t.binding, t.expires)
 		} else {
