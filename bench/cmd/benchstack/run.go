@@ -303,14 +303,11 @@ func (e *env) measurePaired(b, t target, round int) []sample {
 	var out []sample
 	for k := 0; k < e.cfg.pairs; k++ {
 		id := e.nextPairRound()
-		first, second := e.sampleOnce(inB, b, id, dirB), sample{}
-		if k%2 == 1 {
-			first = e.sampleOnce(inT, t, id, dirT)
-			second = e.sampleOnce(inB, b, id, dirB)
+		if k%2 == 0 {
+			out = append(out, e.sampleOnce(inB, b, id, dirB), e.sampleOnce(inT, t, id, dirT))
 		} else {
-			second = e.sampleOnce(inT, t, id, dirT)
+			out = append(out, e.sampleOnce(inT, t, id, dirT), e.sampleOnce(inB, b, id, dirB))
 		}
-		out = append(out, first, second)
 	}
 	return out
 }
