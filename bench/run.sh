@@ -8,13 +8,14 @@
 #
 # Settings (environment):
 #   DURATION=10s ROUNDS=3 WARMUP=2s CONNECTIONS=64   wrk: measured time per row and round, rounds, connections
-#   MISS_TOKENS=100000                               distinct tokens for the cache-miss rows and the memory test
+#   MISS_TOKENS=200000                               distinct tokens for the cache-miss rows (the memory test takes 100,000)
 #   SERVER_CPU=0 LOAD_CPU=1                          server under test / wrk and the shared upstream (taskset)
 #   TARGETS=                                         comma-separated rows (default: all)
 #   OAUTH2_PROXY=1                                   0: skip oauth2-proxy (no build)
 #   KEEP=0                                           1: keep the work directory (logs, configs, tokens)
 #   SKIP_MEMORY=0                                    1: skip the 100,000-token memory test
 #   PAIRS=0                                          N: paired mode, N alternations of DURATION between each row and its baseline
+#   CONCURRENT=0                                     1: concurrent mode, each of the PAIRS (default 5) runs loads a row and its baseline at once
 #   PROFILE=0                                        1: CPU profile of each authgate row (kept in the work directory; costs throughput)
 #
 # It installs wrk and nginx from Debian when they are missing (as root), builds
@@ -70,8 +71,10 @@ main() {
 	fi
 	mkdir -p "${BIN_DIR}"
 	log "building authgate and benchstack from ${REPO_ROOT}"
-	(cd "${REPO_ROOT}" && go build -trimpath -o "${BIN_DIR}/authgate" ./cmd/authgate)
-	(cd "${REPO_ROOT}" && go build -trimpath -o "${BIN_DIR}/benchstack" ./bench/cmd/benchstack)
+	# Built as the Dockerfile builds authgate (static, no libc mapped), and the
+	# bare proxy alike, so neither carries what the other does not.
+	(cd "${REPO_ROOT}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/authgate" ./cmd/authgate)
+	(cd "${REPO_ROOT}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/benchstack" ./bench/cmd/benchstack)
 	local o2p=""
 	if [[ "${OAUTH2_PROXY:-1}" != 0 ]]; then
 		o2p="$(build_oauth2_proxy)"
@@ -87,12 +90,13 @@ main() {
 		-pairs "${PAIRS:-0}"
 		-warmup "${WARMUP:-2s}"
 		-connections "${CONNECTIONS:-64}"
-		-miss-tokens "${MISS_TOKENS:-100000}"
+		-miss-tokens "${MISS_TOKENS:-200000}"
 		-server-cpu "${SERVER_CPU:-0}"
 		-load-cpu "${LOAD_CPU:-1}"
 		-targets "${TARGETS:-}"
 	)
 	[[ "${KEEP:-0}" == 1 ]] && args+=(-keep)
+	[[ "${CONCURRENT:-0}" == 1 ]] && args+=(-concurrent)
 	[[ "${SKIP_MEMORY:-0}" == 1 ]] && args+=(-skip-memory)
 	[[ "${PROFILE:-0}" == 1 ]] && args+=(-profile -keep)
 	exec "${BIN_DIR}/benchstack" run "${args[@]}" "$@"

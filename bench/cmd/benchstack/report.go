@@ -86,7 +86,10 @@ func (r *report) print(w io.Writer) {
 		return nil
 	}
 	fmt.Fprintf(w, "\nauthgate load benchmark, %s\n", r.started.Format("2006-01-02 15:04"))
-	if c.pairs > 0 {
+	if c.concurrent {
+		fmt.Fprintf(w, "concurrent: %d rounds × %d runs of %s, each loading a row and its baseline at once (after %s warm-up), one wrk -t1 -c%d each on CPU %s, both servers on CPU %s\n",
+			c.rounds, c.pairs, c.duration, c.warmup, c.conns, c.loadCPU, c.serverCPU)
+	} else if c.pairs > 0 {
 		fmt.Fprintf(w, "paired: %d rounds × %d alternations of %s between each row and its baseline (after %s warm-up), wrk -t1 -c%d on CPU %s, servers under test on CPU %s\n",
 			c.rounds, c.pairs, c.duration, c.warmup, c.conns, c.loadCPU, c.serverCPU)
 	} else {
@@ -95,7 +98,7 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "one raw RS256 verification (crypto/rsa, 2048-bit, CPU %s): %.1f µs\n\n", c.serverCPU, float64(r.rsaNs)/1e3)
 
-	fmt.Fprintf(w, "%-17s %-52s %9s %7s %-14s %9s %9s\n", "row", "what", "req/s", "ratio", "vs", "CPU µs/r", "peak RSS")
+	fmt.Fprintf(w, "%-19s %-52s %9s %7s %-19s %9s %9s\n", "row", "what", "req/s", "ratio", "vs", "CPU µs/r", "peak RSS")
 	for _, rw := range rows {
 		ratio := "-"
 		if len(rw.ratioAll) > 0 {
@@ -105,16 +108,23 @@ func (r *report) print(w io.Writer) {
 		if len(rw.errs) > 0 {
 			mark = " !"
 		}
-		fmt.Fprintf(w, "%-17s %-52s %9.0f %7s %-14s %9.1f %9s%s\n", rw.t.name, rw.t.what, rw.rps, ratio, rw.t.baseline, rw.cpu, mibKB(rw.hwmKB), mark)
+		fmt.Fprintf(w, "%-19s %-52s %9.0f %7s %-19s %9.1f %9s%s\n", rw.t.name, rw.t.what, rw.rps, ratio, rw.t.baseline, rw.cpu, mibKB(rw.hwmKB), mark)
 	}
-	if c.pairs > 0 {
-		fmt.Fprintf(w, "\nreq/s and CPU are medians over the runs; the ratio is the median of the ratios of adjacent runs of\n")
-		fmt.Fprintf(w, "a row and its baseline (both started side by side); CPU is utime+stime of the row's processes (nginx and the\n")
+	if c.concurrent {
+		fmt.Fprintf(w, "\nreq/s is per second of CPU the row's processes used (nginx and the auth server together for the\n")
+		fmt.Fprintf(w, "auth_request chains): what they would serve with the CPU to themselves; CPU is their utime+stime per\n")
+		fmt.Fprintf(w, "request; both are medians over the runs. The ratio is the median of the ratios of a row and its baseline\n")
+		fmt.Fprintf(w, "loaded at the same time; peak RSS is VmHWM (the largest run).\n")
 	} else {
-		fmt.Fprintf(w, "\nreq/s and CPU are medians over the rounds; the ratio is the median of each round's ratio against\n")
-		fmt.Fprintf(w, "the baseline row of the same round; CPU is utime+stime of the row's processes (nginx and the\n")
+		if c.pairs > 0 {
+			fmt.Fprintf(w, "\nreq/s and CPU are medians over the runs; the ratio is the median of the ratios of adjacent runs of\n")
+			fmt.Fprintf(w, "a row and its baseline (both started side by side); CPU is utime+stime of the row's processes (nginx and the\n")
+		} else {
+			fmt.Fprintf(w, "\nreq/s and CPU are medians over the rounds; the ratio is the median of each round's ratio against\n")
+			fmt.Fprintf(w, "the baseline row of the same round; CPU is utime+stime of the row's processes (nginx and the\n")
+		}
+		fmt.Fprintf(w, "auth server together for the auth_request chains) per request; peak RSS is VmHWM (the largest round).\n")
 	}
-	fmt.Fprintf(w, "auth server together for the auth_request chains) per request; peak RSS is VmHWM (the largest round).\n")
 	fmt.Fprintf(w, "Absolute numbers are this machine's; the ratios are the claim.\n")
 	for _, rw := range rows {
 		if len(rw.rpsAll) > 1 {
@@ -122,7 +132,7 @@ func (r *report) print(w io.Writer) {
 			for i, v := range rw.rpsAll {
 				parts[i] = fmt.Sprintf("%.0f", v)
 			}
-			fmt.Fprintf(w, "  %-17s rounds: %s req/s\n", rw.t.name, strings.Join(parts, " "))
+			fmt.Fprintf(w, "  %-19s rounds: %s req/s\n", rw.t.name, strings.Join(parts, " "))
 		}
 	}
 	for _, rw := range rows {
@@ -161,26 +171,46 @@ func (r *report) print(w io.Writer) {
 	for _, name := range []string{"authgate-miss", "authgate-nocache"} {
 		rw, bare := get(name), get("bare")
 		if rw == nil || bare == nil || r.rsaNs == 0 {
-			fmt.Fprintf(w, "  [ -- ] cache-miss CPU (%s): not measured\n", name)
+			fmt.Fprintf(w, "  [ -- ] cache-miss CPU at saturation (%s): not measured\n", name)
 			continue
 		}
 		limit := bare.cpu + 1.2*float64(r.rsaNs)/1e3
-		fmt.Fprintf(w, "  [%s] cache-miss CPU (%s): %.1f µs/request (target ≤ bare %.1f + 1.2 × RS256 %.1f = %.1f; %.2f× the RS256 budget used)\n",
+		fmt.Fprintf(w, "  [%s] cache-miss CPU at saturation (%s): %.1f µs/request (target ≤ bare %.1f + 1.2 × RS256 %.1f = %.1f; %.2f× the RS256 budget used)\n",
 			verdict(rw.cpu <= limit && len(rw.errs) == 0), name, rw.cpu, bare.cpu, float64(r.rsaNs)/1e3, limit,
 			(rw.cpu-bare.cpu)/(float64(r.rsaNs)/1e3))
 	}
+	// The same target with its yardstick measured in situ: a bare proxy
+	// that checks one raw crypto/rsa signature per request, under the same
+	// load. A hot loop (above) keeps the key, the code and the CPU warm; a
+	// proxy between requests does not, so one check costs more there.
+	if rs, bare := get("bare-rs256"), get("bare"); rs != nil && bare != nil {
+		unit := rs.cpu - bare.cpu
+		for _, name := range []string{"authgate-miss", "authgate-nocache"} {
+			rw := get(name)
+			if rw == nil || unit <= 0 {
+				continue
+			}
+			limit := bare.cpu + 1.2*unit
+			fmt.Fprintf(w, "  [%s] cache-miss CPU, RS256 in situ (%s): %.1f µs/request (target ≤ bare %.1f + 1.2 × (bare-rs256 %.1f − bare) = %.1f; %.2f× the in-situ RS256 used)\n",
+				verdict(rw.cpu <= limit && len(rw.errs) == 0 && len(rs.errs) == 0), name, rw.cpu, bare.cpu, rs.cpu, limit, (rw.cpu-bare.cpu)/unit)
+		}
+	}
 	for _, name := range []string{"authgate-bearer", "authgate-cookie"} {
-		rw, bare := get(name), get("bare")
-		if rw == nil || bare == nil || bare.hwmKB == 0 {
+		rw := get(name)
+		if rw == nil {
 			continue
 		}
-		fmt.Fprintf(w, "  [%s] peak RSS under load (%s): %s (target ≤ 1.5 × bare %s = %s)\n",
-			verdict(float64(rw.hwmKB) <= 1.5*float64(bare.hwmKB)), name, mibKB(rw.hwmKB), mibKB(bare.hwmKB), mibKB(int64(1.5*float64(bare.hwmKB))))
+		bare := get(rw.t.baseline)
+		if bare == nil || bare.hwmKB == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  [%s] peak RSS under load (%s): %s (target ≤ 1.5 × %s %s = %s)\n",
+			verdict(float64(rw.hwmKB) <= 1.5*float64(bare.hwmKB)), name, mibKB(rw.hwmKB), bare.t.name, mibKB(bare.hwmKB), mibKB(int64(1.5*float64(bare.hwmKB))))
 	}
 	switch {
 	case r.memErr != "":
 		fmt.Fprintf(w, "  [FAIL] 100,000 cached tokens: %s\n", firstLine(r.memErr))
-	case r.mem.Entries >= 100_000:
+	case r.mem.Entries >= memTokens:
 		m := r.mem
 		fmt.Fprintf(w, "  [%s] %d cached tokens: RSS %s (target ≤ 64 MiB); before the fill %s, peak %s; Go heap in use %.1f MiB, live+unswept %.1f MiB\n",
 			verdict(m.RSSAfterKB <= 64*1024), m.Entries, mibKB(m.RSSAfterKB), mibKB(m.RSSBeforeKB), mibKB(m.HWMKB), m.HeapInuse/(1<<20), m.HeapLive/(1<<20))

@@ -26,7 +26,7 @@ type runConfig struct {
 	serverCPU, loadCPU                                    string
 	only                                                  map[string]bool
 	workdir                                               string
-	keep, skipMemory, profile                             bool
+	keep, skipMemory, profile, concurrent                 bool
 }
 
 // env is what every row shares: the provider, the upstream, the credentials.
@@ -50,9 +50,13 @@ type sample struct {
 	Non2xx   int64
 	SockErrs int64
 	CPU      time.Duration // of the row's processes, during the measured run
-	HWMKB    int64         // peak RSS (VmHWM) of the row's processes, summed
-	Latency  string
-	Err      string
+	Seconds  float64       // the measured run's length (wrk's)
+	// Shared: measured together with its baseline (concurrent mode); RPS is
+	// then requests per second of CPU used.
+	Shared  bool
+	HWMKB   int64 // peak RSS (VmHWM) of the row's processes, summed
+	Latency string
+	Err     string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -67,8 +71,9 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement (0: none)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every round runs every row, in a rotated order")
 	fs.IntVar(&c.pairs, "pairs", 0, "paired mode: per round and row, start the row and its baseline side by side and alternate this many runs of -duration between them; a ratio comes from each adjacent pair (0: every row measured once per round)")
+	fs.BoolVar(&c.concurrent, "concurrent", false, "concurrent mode (implies -pairs 5 unless set): each of the -pairs runs loads a row and its baseline at the same time, both servers sharing the server CPU, and compares their CPU per request; the machine's changes of speed then hit both alike")
 	fs.IntVar(&c.conns, "connections", 64, "wrk connections")
-	fs.IntVar(&c.missTokens, "miss-tokens", 100_000, "distinct tokens for the cache-miss rows and the cache memory test")
+	fs.IntVar(&c.missTokens, "miss-tokens", 200_000, "distinct tokens for the cache-miss rows (the cache memory test takes the first 100,000)")
 	fs.StringVar(&c.serverCPU, "server-cpu", "0", "CPU (taskset list) of the server under test")
 	fs.StringVar(&c.loadCPU, "load-cpu", "1", "CPU of wrk and the shared upstream")
 	targetList := fs.String("targets", "", "comma-separated rows to run (default: all); baselines are added")
@@ -81,6 +86,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if c.authgate == "" || c.rotateScript == "" {
 		return fmt.Errorf("-authgate and -rotate are required")
+	}
+	if c.concurrent && c.pairs == 0 {
+		c.pairs = 5
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -146,10 +154,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	logSample := func(r int, s sample) {
 		if s.Err != "" {
-			logf("round %d/%d %-17s ERROR %s", r, c.rounds, s.Target, firstLine(s.Err))
+			logf("round %d/%d %-19s ERROR %s", r, c.rounds, s.Target, firstLine(s.Err))
 		} else {
-			logf("round %d/%d %-17s %9.0f req/s  %6.1f µs CPU/req  %s", r, c.rounds, s.Target, s.RPS,
-				perReq(s.CPU, s.Requests), mibKB(s.HWMKB))
+			logf("round %d/%d %-19s %9.0f req/s  %6.1f µs CPU/req  %3.0f%% CPU  %s", r, c.rounds, s.Target, s.RPS,
+				perReq(s.CPU, s.Requests), 100*s.busy(), mibKB(s.HWMKB))
 		}
 	}
 	for r := 1; r <= c.rounds; r++ {
@@ -175,7 +183,7 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	if !c.skipMemory && ctx.Err() == nil {
-		logf("cache memory: %d distinct tokens through one authgate ...", e.nTokens)
+		logf("cache memory: %d distinct tokens through one authgate ...", min(e.nTokens, memTokens))
 		rep.mem, err = e.cacheMemory()
 		if err != nil {
 			rep.memErr = err.Error()
@@ -303,6 +311,10 @@ func (e *env) measurePaired(b, t target, round int) []sample {
 	var out []sample
 	for k := 0; k < e.cfg.pairs; k++ {
 		id := e.nextPairRound()
+		if e.cfg.concurrent {
+			out = append(out, e.sampleTogether([]*instance{inB, inT}, []target{b, t}, id, []string{dirB, dirT})...)
+			continue
+		}
 		if k%2 == 0 {
 			out = append(out, e.sampleOnce(inB, b, id, dirB), e.sampleOnce(inT, t, id, dirT))
 		} else {
@@ -350,46 +362,84 @@ func (e *env) prepare(t target, name string) (*instance, string, error) {
 
 // sampleOnce measures a started row once: requests/s, CPU and peak RSS.
 func (e *env) sampleOnce(in *instance, t target, round int, dir string) sample {
-	s := sample{Round: round, Target: t.name}
-	cpu0, err := cpuOf(in.procs)
-	if err != nil {
-		s.Err = err.Error()
-		return s
+	return e.sampleTogether([]*instance{in}, []target{t}, round, []string{dir})[0]
+}
+
+// sampleTogether measures started rows in one run, each loaded by its own
+// wrk, all at the same time. With more than one row (concurrent mode) the
+// servers share the server CPU, so a row's requests/s is reported per second
+// of CPU it used: what it would serve with the CPU to itself, measured in the
+// same moments as the others.
+func (e *env) sampleTogether(ins []*instance, ts []target, round int, dirs []string) []sample {
+	out := make([]sample, len(ins))
+	cpu0 := make([]time.Duration, len(ins))
+	for i, in := range ins {
+		out[i] = sample{Round: round, Target: ts[i].name}
+		var err error
+		if cpu0[i], err = cpuOf(in.procs); err != nil {
+			out[i].Err = err.Error()
+			return out
+		}
 	}
-	stopProfile := e.profile(in, dir)
-	res, err := e.runWrk(in.load, e.cfg.duration)
-	stopProfile()
-	if err != nil {
-		s.Err = err.Error()
-		return s
+	var stops []func()
+	for i, in := range ins {
+		stops = append(stops, e.profile(in, dirs[i]))
 	}
-	cpu1, err := cpuOf(in.procs)
-	if err != nil {
-		s.Err = err.Error()
-		return s
+	results := make([]wrkResult, len(ins))
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = e.runWrk(in.load, e.cfg.duration)
+		}()
 	}
-	for _, p := range in.procs {
-		kb, err := p.statusKB("VmHWM")
+	wg.Wait()
+	for _, stop := range stops {
+		stop()
+	}
+	for i, in := range ins {
+		s := &out[i]
+		if errs[i] != nil {
+			s.Err = errs[i].Error()
+			continue
+		}
+		cpu1, err := cpuOf(in.procs)
 		if err != nil {
 			s.Err = err.Error()
-			return s
+			continue
 		}
-		s.HWMKB += kb
-	}
-	s.RPS, s.Requests, s.Non2xx, s.SockErrs, s.Latency = res.RPS, res.Requests, res.Non2xx, res.SockErrs, res.Latency
-	s.CPU = cpu1 - cpu0
-	if s.Non2xx > 0 {
-		s.Err = fmt.Sprintf("%d of %d answers were not 2xx/3xx", s.Non2xx, s.Requests)
-	}
-	if in.load.rotate {
-		// wrk may have generated a request per connection beyond those it
-		// counted; the next run starts past those too.
-		in.load.offset += res.Requests + int64(e.cfg.conns)
-		if in.load.offset > int64(e.nTokens) && s.Err == "" && e.cfg.pairs > 0 {
-			s.Err = fmt.Sprintf("the %d distinct tokens wrapped around after %d requests to this process: some were cache hits; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens, in.load.offset)
+		for _, p := range in.procs {
+			kb, err := p.statusKB("VmHWM")
+			if err != nil {
+				s.Err = err.Error()
+				break
+			}
+			s.HWMKB += kb
+		}
+		res := results[i]
+		s.RPS, s.Requests, s.Non2xx, s.SockErrs, s.Latency, s.Seconds = res.RPS, res.Requests, res.Non2xx, res.SockErrs, res.Latency, res.Seconds
+		s.CPU = cpu1 - cpu0[i]
+		if len(ins) > 1 {
+			s.Shared = true
+			if s.CPU > 0 {
+				s.RPS = float64(s.Requests) / s.CPU.Seconds()
+			}
+		}
+		if s.Non2xx > 0 && s.Err == "" {
+			s.Err = fmt.Sprintf("%d of %d answers were not 2xx/3xx", s.Non2xx, s.Requests)
+		}
+		if in.load.rotate {
+			// wrk may have generated a request per connection beyond those it
+			// counted; the next run starts past those too.
+			in.load.offset += res.Requests + int64(e.cfg.conns)
+			if in.load.offset > int64(e.nTokens) && s.Err == "" && e.cfg.pairs > 0 {
+				s.Err = fmt.Sprintf("the %d distinct tokens wrapped around after %d requests to this process: some were cache hits; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens, in.load.offset)
+			}
 		}
 	}
-	return s
+	return out
 }
 
 // profile fetches, while the measured run goes on, a CPU profile of every
@@ -424,6 +474,16 @@ func (e *env) profile(in *instance, dir string) func() {
 	return wg.Wait
 }
 
+// busy is the share of one CPU the row's processes used during the run. A
+// server below about 90% was not the bottleneck: the load generator (or the
+// upstream, which shares its CPU) was, and the row measured them.
+func (s sample) busy() float64 {
+	if s.Seconds <= 0 {
+		return 0
+	}
+	return s.CPU.Seconds() / s.Seconds
+}
+
 func cpuOf(procs []*proc) (time.Duration, error) {
 	var sum time.Duration
 	for _, p := range procs {
@@ -445,15 +505,18 @@ type memResult struct {
 	Failed              int64
 }
 
-// cacheMemory sends every distinct token once to a fresh authgate (so its
-// cache holds them all) and reads its memory.
+// memTokens is the cache memory target's count of cached tokens.
+const memTokens = 100_000
+
+// cacheMemory sends the first memTokens distinct tokens once each to a fresh
+// authgate whose cache holds exactly that many, and reads its memory.
 func (e *env) cacheMemory() (memResult, error) {
 	var m memResult
 	dir := filepath.Join(e.dir, "memory")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return m, err
 	}
-	p, url, admin, err := e.startAuthgateAdmin(dir, map[string]string{"AUTHGATE_TOKEN_CACHE_ENTRIES": strconv.Itoa(max(e.nTokens, 100_000))})
+	p, url, admin, err := e.startAuthgateAdmin(dir, map[string]string{"AUTHGATE_TOKEN_CACHE_ENTRIES": strconv.Itoa(memTokens)})
 	if err != nil {
 		return m, err
 	}
@@ -465,6 +528,7 @@ func (e *env) cacheMemory() (memResult, error) {
 	if err != nil {
 		return m, err
 	}
+	toks = toks[:min(len(toks), memTokens)]
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
 	var next atomic.Int64
 	var failed atomic.Int64

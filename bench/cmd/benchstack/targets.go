@@ -68,6 +68,30 @@ var targets = []target{
 			return expect(url+"/", []string{e.bearer()}, 200, "", "")
 		}}, nil
 	}},
+	{name: "bare-headers", what: "bare proxy + authgate's 7 headers, no authentication", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
+		// A diagnostic: authgate-bearer against this row is the cost of
+		// authenticating alone; this row against bare, the cost of the
+		// headers the design has authgate send.
+		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL, "-headers")
+		if err != nil {
+			return nil, err
+		}
+		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
+			return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
+		}}, nil
+	}},
+	{name: "bare-cookie", what: "bare proxy, the session cookie's request", baseline: "bare-cookie", start: func(e *env, dir string) (*instance, error) {
+		// The baseline of authgate-cookie: the same request, whose 3 KiB
+		// Cookie header the bare proxy must read and forward too.
+		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL)
+		if err != nil {
+			return nil, err
+		}
+		h := []string{"Cookie: " + e.cookie}
+		return &instance{load: load{url: url + "/", headers: h}, procs: []*proc{p}, check: func() error {
+			return expect(url+"/", h, 200, "", "")
+		}}, nil
+	}},
 	{name: "nginx", what: "nginx proxy_pass (keepalive upstream)", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		p, url, err := e.startNginx(dir, "")
 		if err != nil {
@@ -101,7 +125,7 @@ var targets = []target{
 			return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
 		}}, nil
 	}},
-	{name: "authgate-cookie", what: "authgate proxy mode, session cookie", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
+	{name: "authgate-cookie", what: "authgate proxy mode, session cookie", baseline: "bare-cookie", start: func(e *env, dir string) (*instance, error) {
 		p, url, err := e.startAuthgate(dir, nil)
 		if err != nil {
 			return nil, err
@@ -183,6 +207,16 @@ var targets = []target{
 	}},
 	{name: "authgate-nocache", what: "same, AUTHGATE_TOKEN_CACHE_ENTRIES=-1", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		return e.missInstance(dir, map[string]string{"AUTHGATE_TOKEN_CACHE_ENTRIES": "-1"})
+	}},
+	// The yardstick of the cache-miss rows, in situ (see report.go).
+	{name: "bare-rs256", what: "bare proxy + one raw crypto/rsa RS256 check per request", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
+		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL, "-rs256")
+		if err != nil {
+			return nil, err
+		}
+		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
+			return expect(url+"/", []string{e.bearer()}, 200, "", "")
+		}}, nil
 	}},
 }
 
