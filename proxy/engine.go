@@ -80,6 +80,21 @@ type hotCred struct {
 	claims  *tokens.Claims
 	binding cookies.Binding
 	expires time.Time // the cookie's sealed expiry; zero for a bearer token
+	m       *mapped   // the identity of claims
+}
+
+// mapped is an identity with the values of its headers. It is a function of
+// the verified claims alone, so it is made once per recent credential and
+// shared, read-only, by every request presenting that credential.
+type mapped struct {
+	id   identity.Identity
+	vals headerValues
+}
+
+func (e *Engine) mapClaims(c *tokens.Claims) *mapped {
+	m := &mapped{id: e.mapper.FromClaims(c)}
+	m.vals = valuesOf(&m.id)
+	return m
 }
 
 // openedSession is a session cookie opened and verified once.
@@ -122,8 +137,11 @@ type Target struct {
 // Decision is the outcome. There is exactly one way to get Allow: a public
 // route, or a verified, unrevoked token whose identity satisfies the route.
 type Decision struct {
-	Allow    bool
-	Identity *identity.Identity // nil on public routes
+	Allow bool
+	// Identity is nil on public routes. It may be shared with other
+	// requests of the same credential: read it, never modify it.
+	Identity *identity.Identity
+	m        *mapped // Identity and its header values
 	// Status is the deny status: 400 (unjudgeable request), 401 (no valid
 	// session) or 403 (authenticated but lacking the route's role or group).
 	Status int
@@ -154,37 +172,46 @@ func (e *Engine) decide(r *http.Request, t Target) Decision {
 	if e.routes.isPublic(p) {
 		return Decision{Allow: true, Reason: "public_route"}
 	}
-	id, err := e.Authenticate(r)
+	m, err := e.authenticate(r)
 	if err != nil {
 		d := deny(http.StatusUnauthorized, Reason(err))
 		d.Expired = errors.Is(err, tokens.ErrExpired)
 		return d
 	}
-	if !e.routes.allowed(p, id) {
-		return Decision{Status: http.StatusForbidden, Reason: "forbidden_role", Identity: id}
+	if !e.routes.allowed(p, &m.id) {
+		return Decision{Status: http.StatusForbidden, Reason: "forbidden_role", Identity: &m.id, m: m}
 	}
-	return Decision{Allow: true, Identity: id, Reason: "authenticated"}
+	return Decision{Allow: true, Identity: &m.id, m: m, Reason: "authenticated"}
 }
 
 // Authenticate finds the access token (the session cookie first, then an
-// Authorization: Bearer header), verifies it and maps it to an identity.
+// Authorization: Bearer header), verifies it and maps it to an identity. The
+// identity may be shared with other requests: read it, never modify it.
 func (e *Engine) Authenticate(r *http.Request) (*identity.Identity, error) {
-	claims, binding, err := e.verified(r)
+	m, err := e.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	return &m.id, nil
+}
+
+func (e *Engine) authenticate(r *http.Request) (*mapped, error) {
+	claims, binding, m, err := e.verified(r)
 	if err != nil {
 		return nil, err
 	}
 	if e.revoker != nil && e.revoker.Revoked(r.Context(), claims, binding) {
 		return nil, tokens.ErrRevoked
 	}
-	id := e.mapper.FromClaims(claims)
-	return &id, nil
+	return m, nil
 }
 
-// verified returns the verified claims of the request's token and the binding
-// sealed with it. A session cookie opened before is found in e.sessions; every
-// claim rule still runs on it (Recheck), and its sealed expiry is still
-// enforced, so a hit answers exactly as opening the cookie again would.
-func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, error) {
+// verified returns the verified claims of the request's token, the binding
+// sealed with it and the identity they map to. A session cookie opened before
+// is found in e.sessions; every claim rule still runs on it (Recheck), and its
+// sealed expiry is still enforced, so a hit answers exactly as opening the
+// cookie again would.
+func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *mapped, error) {
 	var peeked string // the session cookie looked up below, and its key
 	var peekedKey hashcache.Key
 	if e.sessions != nil {
@@ -199,30 +226,32 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, err
 			if h, ok := e.hot.Get(&hk); ok && h.cookie == cookie && sameCredential(h.cred, cred) &&
 				(!cookie || !e.jar.Codec.Expired(h.expires)) {
 				if err := e.verifier.Recheck(h.claims); err != nil {
-					return nil, cookies.Binding{}, err
+					return nil, cookies.Binding{}, nil, err
 				}
-				return h.claims, h.binding, nil
+				return h.claims, h.binding, h.m, nil
 			}
 		}
 		if cookie {
 			peeked, peekedKey = cred, sessionKey(cred)
 			if s, ok := e.sessions.Get(&peekedKey); ok && !e.jar.Codec.Expired(s.expires) {
 				if err := e.verifier.Recheck(s.claims); err != nil {
-					return nil, cookies.Binding{}, err
+					return nil, cookies.Binding{}, nil, err
 				}
-				e.remember(cred, true, s.claims, s.binding, s.expires)
-				return s.claims, s.binding, nil
+				m := e.mapClaims(s.claims)
+				e.remember(cred, true, s.claims, s.binding, s.expires, m)
+				return s.claims, s.binding, m, nil
 			}
 		}
 	}
 	t, err := e.token(r)
 	if err != nil {
-		return nil, cookies.Binding{}, err
+		return nil, cookies.Binding{}, nil, err
 	}
 	claims, err := e.verifier.Verify(r.Context(), t.raw)
 	if err != nil {
-		return nil, cookies.Binding{}, err
+		return nil, cookies.Binding{}, nil, err
 	}
+	m := e.mapClaims(claims)
 	if e.sessions != nil {
 		if t.sealed != "" {
 			k := peekedKey
@@ -230,23 +259,23 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, err
 				k = sessionKey(t.sealed) // Read picked another cookie than Peek
 			}
 			e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, minTime(t.expires, claims.Expiry.Time), e.jar.Codec.Now())
-			e.remember(t.sealed, true, claims, t.binding, t.expires)
+			e.remember(t.sealed, true, claims, t.binding, t.expires, m)
 		} else {
-			e.remember(t.raw, false, claims, t.binding, time.Time{})
+			e.remember(t.raw, false, claims, t.binding, time.Time{}, m)
 		}
 	}
-	return claims, t.binding, nil
+	return claims, t.binding, m, nil
 }
 
 // remember puts a verified credential into the hot cache. It is kept no
 // longer than its token (after that, Recheck refuses it anyway) or cookie.
-func (e *Engine) remember(cred string, cookie bool, claims *tokens.Claims, b cookies.Binding, sealedExp time.Time) {
+func (e *Engine) remember(cred string, cookie bool, claims *tokens.Claims, b cookies.Binding, sealedExp time.Time, m *mapped) {
 	exp := claims.Expiry.Time
 	if cookie {
 		exp = minTime(exp, sealedExp)
 	}
 	hk := e.hotKey(cred)
-	e.hot.Put(&hk, hotCred{cred: cred, cookie: cookie, claims: claims, binding: b, expires: sealedExp}, exp, e.jar.Codec.Now())
+	e.hot.Put(&hk, hotCred{cred: cred, cookie: cookie, claims: claims, binding: b, expires: sealedExp, m: m}, exp, e.jar.Codec.Now())
 }
 
 // presented returns the credential the request would be judged by, without

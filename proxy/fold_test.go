@@ -1,6 +1,12 @@
 package proxy
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/identity"
+)
 
 // foldTo is fold without allocating; both must fold every name alike, or a
 // spelling could slip past strip.
@@ -26,4 +32,35 @@ func FuzzFoldTo(f *testing.F) {
 			t.Fatalf("foldTo(%q) = %q, fold = %q", s, got, want)
 		}
 	})
+}
+
+// The identity header values of a recent credential are shared by every
+// request presenting it. Whatever a later step does to one request's headers
+// through http.Header's API must not reach the shared values.
+func TestSharedHeaderValuesStayIntact(t *testing.T) {
+	ih := newIdentityHeaders(config.Headers{Sub: "X-User-Sub", OrgID: "X-Org-Id", Role: "X-Role",
+		Email: "X-User-Email", Name: "X-User-Name", Groups: "X-User-Groups"})
+	id := identity.Identity{Subject: "alice", OrganizationID: "org\r\n1", Role: "admin",
+		Email: "a@example.com", Name: "Alice", Groups: []string{"a", "b"}}
+	v := valuesOf(&id)
+	want := v
+	if v[1] != "org1" || v[5] != "a,b" {
+		t.Fatalf("valuesOf = %q", v)
+	}
+	first, second := http.Header{}, http.Header{}
+	ih.set(first, &v)
+	ih.set(second, &v)
+	for _, k := range ih.keys {
+		first.Add(k, "appended") // must copy: the slice's capacity ends at its value
+	}
+	first.Set("X-User-Sub", "replaced")
+	first.Del("X-Role")
+	if v != want {
+		t.Fatalf("shared values changed to %q", v)
+	}
+	for i, k := range ih.keys {
+		if got := second.Values(k); len(got) != 1 || got[0] != want[i] {
+			t.Fatalf("other request's %s = %q, want [%q]", k, got, want[i])
+		}
+	}
 }

@@ -150,9 +150,9 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, f Flavour)
 		writeDeny(w, &nav, d, h.login, rd, f != Nginx)
 		return
 	}
-	if d.Identity != nil {
+	if d.m != nil {
 		h.headers.strip(w.Header())
-		h.headers.set(w.Header(), d.Identity)
+		h.headers.set(w.Header(), &d.m.vals)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

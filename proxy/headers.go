@@ -76,18 +76,27 @@ func (ih identityHeaders) strip(h http.Header) {
 	}
 }
 
-// set writes the identity into h, which the caller has stripped. Values come
-// from a signed token but are still user-controlled text (a display name), so
-// control characters are removed: a CR/LF would otherwise make the transport
-// refuse the request.
-func (ih identityHeaders) set(h http.Header, id *identity.Identity) {
-	// One backing array for the six values instead of one per header.
-	vals := &[6]string{
+// headerValues are the values of the identity headers, in the order of
+// identityHeaders.keys.
+type headerValues [6]string
+
+// valuesOf makes the header values of id. Values come from a signed token but
+// are still user-controlled text (a display name), so control characters are
+// removed: a CR/LF would otherwise make the transport refuse the request.
+func valuesOf(id *identity.Identity) headerValues {
+	return headerValues{
 		clean(id.Subject), clean(id.OrganizationID), clean(id.Role),
 		clean(id.Email), clean(id.Name), clean(strings.Join(id.Groups, ",")),
 	}
+}
+
+// set writes the identity headers into h, which the caller has stripped. The
+// values are shared, not copied: each header gets a one-element slice of v
+// whose capacity ends there, so an append copies rather than writing into v,
+// and nothing in net/http writes into a header's values in place.
+func (ih identityHeaders) set(h http.Header, v *headerValues) {
 	for i, k := range ih.keys {
-		h[k] = vals[i : i+1 : i+1]
+		h[k] = v[i : i+1 : i+1]
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
-	"github.com/authgate/authgate/identity"
 	"github.com/authgate/authgate/ratelimit"
 	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/respond"
@@ -145,8 +144,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeDeny(w, r, d, h.login, returnTarget(r), true)
 		return
 	}
-	if d.Identity != nil {
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d.Identity))
+	if d.m != nil {
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d.m))
 	}
 	h.upstream.ServeHTTP(w, r)
 }
@@ -171,8 +170,8 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	trusted := h.trusted.contains(peer)
 	h.scrub(pr.Out.Header, trusted)
 	h.setForwarded(pr, peer, trusted)
-	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity.Identity); ok {
-		h.headers.set(pr.Out.Header, id)
+	if m, ok := pr.In.Context().Value(ctxKey{}).(*mapped); ok {
+		h.headers.set(pr.Out.Header, &m.vals)
 	}
 	// Set on the outgoing request, like the identity headers, so that a
 	// client's "Connection: X-Request-Id" cannot strip it.

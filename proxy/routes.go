@@ -30,12 +30,12 @@ func canonicalPath(decoded string) (string, error) {
 			return "", errInvalidPath
 		}
 	}
-	for _, seg := range strings.Split(decoded, "/") {
-		if seg == "." || seg == ".." {
-			return "", errInvalidPath
-		}
-		// "..;" and ".;x" are dot segments to Tomcat and friends (path parameters).
-		if name, _, ok := strings.Cut(seg, ";"); ok && (name == "." || name == "..") {
+	for rest := decoded; rest != ""; {
+		var seg string
+		seg, rest, _ = strings.Cut(rest, "/")
+		// "..;" and ".;x" are dot segments to Tomcat and friends (path
+		// parameters), so the name before any ";" is what counts.
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
 			return "", errInvalidPath
 		}
 	}
@@ -51,9 +51,12 @@ func canonicalPath(decoded string) (string, error) {
 // Tomcat, Jetty and Spring route "/admin;x=1/y" as "/admin/y", so a rule for
 // "/admin/" must see that form too; other servers see "/admin;x=1/y". A path
 // is public only if every form is, and a rule applies if any form matches.
-func matchForms(p string) []string {
+//
+// The forms come back in an array, so that matching a request allocates
+// nothing: n is 1 or 2.
+func matchForms(p string) (forms [2]string, n int) {
 	if !strings.Contains(p, ";") {
-		return []string{p}
+		return [2]string{p}, 1
 	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
@@ -65,7 +68,7 @@ func matchForms(p string) []string {
 	if strings.HasSuffix(p, "/") && bare != "/" {
 		bare += "/"
 	}
-	return []string{p, bare}
+	return [2]string{p, bare}, 2
 }
 
 // routes holds the public routes and per-route requirements.
@@ -78,7 +81,8 @@ type routes struct {
 // case-sensitive: a case-insensitive upstream only ever makes a public route
 // narrower, never a protected one public.
 func (rt routes) isPublic(p string) bool {
-	for _, form := range matchForms(p) {
+	forms, n := matchForms(p)
+	for _, form := range forms[:n] {
 		if !rt.isPublicForm(form) {
 			return false
 		}
@@ -103,11 +107,14 @@ func (rt routes) isPublicForm(p string) bool {
 // so "/ADMIN" on a case-insensitive upstream cannot dodge a rule for "/admin".
 // Every matching rule must be satisfied.
 func (rt routes) allowed(p string, id *identity.Identity) bool {
-	forms := matchForms(strings.ToLower(p))
+	if len(rt.rules) == 0 {
+		return true
+	}
+	forms, n := matchForms(strings.ToLower(p))
 	for _, rule := range rt.rules {
 		prefix := strings.ToLower(rule.Prefix)
 		matches := false
-		for _, lp := range forms {
+		for _, lp := range forms[:n] {
 			if strings.HasPrefix(lp, prefix) || lp == strings.TrimSuffix(prefix, "/") {
 				matches = true
 			}

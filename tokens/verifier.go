@@ -51,6 +51,9 @@ type Verifier struct {
 	cache   *hashcache.Cache[entry] // nil when disabled
 	// profiles holds what the cached entries have in common (see cache.go).
 	profiles *profiles
+	// systemClock: cfg.Now is time.Now, so a reading taken to time a check
+	// can be the check's "now" too (one clock read instead of two).
+	systemClock bool
 }
 
 // NewVerifier returns a verifier. keys may be nil only when HS256 is the sole algorithm.
@@ -61,7 +64,8 @@ func NewVerifier(cfg Config, keys *KeySet) *Verifier {
 	if cfg.MaxTokenBytes <= 0 {
 		cfg.MaxTokenBytes = 16 << 10
 	}
-	if cfg.Now == nil {
+	systemClock := cfg.Now == nil
+	if systemClock {
 		cfg.Now = time.Now
 	}
 	algs := cfg.Algorithms
@@ -79,7 +83,7 @@ func NewVerifier(cfg Config, keys *KeySet) *Verifier {
 	if len(cfg.HS256Secret) > 0 {
 		allowed["HS256"] = true
 	}
-	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed}
+	v := &Verifier{cfg: cfg, keys: keys, allowed: allowed, systemClock: systemClock}
 	if cfg.CacheEntries >= 0 {
 		entries := cfg.CacheEntries
 		if entries == 0 {
@@ -161,7 +165,11 @@ func (v *Verifier) Recheck(c *Claims) error {
 		return v.checkClaims(c)
 	}
 	start := time.Now()
-	err := v.checkClaims(c)
+	now := start
+	if !v.systemClock {
+		now = v.cfg.Now()
+	}
+	err := v.checkClaimsAt(c, now)
 	v.cfg.Observe(true, time.Since(start), err)
 	return err
 }
@@ -278,6 +286,10 @@ func (v *Verifier) verifySignature(ctx context.Context, h joseHeader, signingInp
 
 // checkClaims applies the claim rules; it is also run on every cache hit.
 func (v *Verifier) checkClaims(c *Claims) error {
+	return v.checkClaimsAt(c, v.cfg.Now())
+}
+
+func (v *Verifier) checkClaimsAt(c *Claims, now time.Time) error {
 	if c.Issuer != v.cfg.Issuer {
 		return fmt.Errorf("%w: %q", ErrIssuer, truncate(c.Issuer, 128))
 	}
@@ -291,7 +303,7 @@ func (v *Verifier) checkClaims(c *Claims) error {
 		// A logout token (or any event token) is not an access token.
 		return fmt.Errorf("%w: event token", ErrClaims)
 	}
-	return v.checkTimes(c, v.cfg.Now())
+	return v.checkTimes(c, now)
 }
 
 func (v *Verifier) checkTimes(c *Claims, now time.Time) error {
