@@ -37,6 +37,7 @@ type env struct {
 	clientID, clientSecret, cookieSecret string
 	token, cookie, lastToken, tokensFile string
 	nTokens                              int
+	tokenLine                            int // bytes per line of tokensFile when all lines are alike, else 0
 	report                               *report
 	pairRounds                           int // paired mode's alternations so far
 }
@@ -274,6 +275,15 @@ func (e *env) startShared() ([]*proc, error) {
 		return procs, fmt.Errorf("tokens file: %v", err)
 	}
 	e.nTokens, e.lastToken = len(toks), toks[len(toks)-1]
+	if fi, err := os.Stat(e.tokensFile); err == nil && fi.Size() == int64(len(toks))*int64(len(toks[0])+1) {
+		e.tokenLine = len(toks[0]) + 1 // every line alike (readLines trims none here): rotate.lua seeks
+		for _, t := range toks {
+			if len(t) != len(toks[0]) {
+				e.tokenLine = 0
+				break
+			}
+		}
+	}
 	e.report.nTokens = e.nTokens
 	return procs, nil
 }
@@ -312,6 +322,9 @@ func (e *env) measurePaired(b, t target, round int) []sample {
 	for k := 0; k < e.cfg.pairs; k++ {
 		id := e.nextPairRound()
 		if e.cfg.concurrent {
+			// A rotating load starts after loading its tokens; the baseline's
+			// loads the same number, so the two runs overlap.
+			inB.load.preload = inT.load.rotate && !inB.load.rotate
 			out = append(out, e.sampleTogether([]*instance{inB, inT}, []target{b, t}, id, []string{dirB, dirT})...)
 			continue
 		}
@@ -433,10 +446,12 @@ func (e *env) sampleTogether(ins []*instance, ts []target, round int, dirs []str
 		if in.load.rotate {
 			// wrk may have generated a request per connection beyond those it
 			// counted; the next run starts past those too.
-			in.load.offset += res.Requests + int64(e.cfg.conns)
-			if in.load.offset > int64(e.nTokens) && s.Err == "" && e.cfg.pairs > 0 {
-				s.Err = fmt.Sprintf("the %d distinct tokens wrapped around after %d requests to this process: some were cache hits; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens, in.load.offset)
+			sent := res.Requests + int64(e.cfg.conns)
+			if sent > res.Tokens && s.Err == "" {
+				s.Err = fmt.Sprintf("the run was given %d distinct tokens (from token %d of %d) and sent up to %d requests: some were cache hits; raise MISS_TOKENS or lower DURATION or PAIRS",
+					res.Tokens, in.load.offset, e.nTokens, sent)
 			}
+			in.load.offset += sent
 		}
 	}
 	return out

@@ -16,20 +16,30 @@ type load struct {
 	// rotate sends every request with the next token of the tokens file
 	// (wrk/rotate.lua), so each one is a cache miss.
 	rotate bool
+	// preload loads a rotating run's window of tokens without using it, so
+	// that this run starts when a concurrent rotating one does.
+	preload bool
 	// offset is the first token of the next rotating run: past every token
 	// an earlier run against the same process sent (paired mode).
 	offset int64
 }
 
 type wrkResult struct {
-	Requests  int64
-	Seconds   float64
-	RPS       float64
-	Non2xx    int64 // non-2xx/3xx answers
-	SockErrs  int64
-	Latency   string
+	Requests int64
+	Seconds  float64
+	RPS      float64
+	Non2xx   int64 // non-2xx/3xx answers
+	SockErrs int64
+	Latency  string
+	// Tokens is how many distinct tokens a rotating run was given; one
+	// that sent more requests than that reused some.
+	Tokens    int64
 	rawOutput string
 }
+
+// maxMissRate bounds the requests/s of a rotating run, to size its window of
+// tokens: well above what a cache miss allows on any machine this runs on.
+const maxMissRate = 12_000
 
 var (
 	reRequests = regexp.MustCompile(`(\d+) requests in ([\d.]+)(ms|s|m)`)
@@ -46,14 +56,26 @@ func (e *env) runWrk(l load, d time.Duration) (wrkResult, error) {
 	for _, h := range l.headers {
 		args = append(args, "-H", h)
 	}
-	if l.rotate {
+	if l.rotate || l.preload {
 		args = append(args, "-s", e.cfg.rotateScript)
 	}
 	args = append(args, l.url)
 	cmd := exec.Command("taskset", append([]string{"-c", e.cfg.loadCPU, e.cfg.wrk}, args...)...)
-	cmd.Env = append(os.Environ(), "TOKENS_FILE="+e.tokensFile, "TOKENS_OFFSET="+strconv.FormatInt(l.offset, 10))
+	var res wrkResult
+	cmd.Env = os.Environ()
+	if l.rotate {
+		res.Tokens = min(int64(e.nTokens)-l.offset, int64(maxMissRate*secs+e.cfg.conns))
+		if res.Tokens <= 0 {
+			return res, fmt.Errorf("all %d distinct tokens were sent to this process already; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens)
+		}
+		cmd.Env = append(cmd.Env, "TOKENS_FILE="+e.tokensFile, "TOKENS_OFFSET="+strconv.FormatInt(l.offset, 10),
+			"TOKENS_COUNT="+strconv.FormatInt(res.Tokens, 10), "TOKENS_LINE="+strconv.Itoa(e.tokenLine))
+	} else if l.preload {
+		cmd.Env = append(cmd.Env, "TOKENS_FILE="+e.tokensFile, "TOKENS_PRELOAD_ONLY=1", "TOKENS_LINE="+strconv.Itoa(e.tokenLine),
+			"TOKENS_COUNT="+strconv.Itoa(min(e.nTokens, maxMissRate*secs+e.cfg.conns)))
+	}
 	out, err := cmd.CombinedOutput()
-	res := wrkResult{rawOutput: string(out)}
+	res.rawOutput = string(out)
 	if err != nil {
 		return res, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
