@@ -27,7 +27,7 @@ func concurrentRun(round int, cpuUS map[string]float64) []sample {
 func TestReportJudgesMissAgainstTheSameRun(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
-		miss1, miss2 float64 // authgate-miss CPU µs per request, runs 1 and 2
+		miss1, miss2 float64 // authgate-miss CPU µs per request in the slow runs and in the fast one
 		wantInSitu   string
 		wantHotLoop  string
 	}{
