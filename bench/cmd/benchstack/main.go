@@ -4,6 +4,7 @@
 //
 //	benchstack upstream  -listen ADDR                 the trivial app: "ok\n" (and /echo: the request headers as JSON)
 //	benchstack bareproxy -listen ADDR -upstream URL   httputil.ReverseProxy with authgate's transport and buffer pool, nothing else
+//	                     [-headers] [-rs256]          (or with authgate's seven headers; or one raw RS256 check per request)
 //	benchstack fatrivial -listen ADDR                 a forward-auth handler answering 200 with fixed identity headers
 //	benchstack provider  -listen ADDR -dir DIR -n N   the embedded OpenID provider; mints into DIR a token, a session
 //	                                                  cookie and N distinct tokens, then serves discovery and JWKS

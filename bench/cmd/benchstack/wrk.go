@@ -20,7 +20,8 @@ type load struct {
 	// that this run starts when a concurrent rotating one does.
 	preload bool
 	// offset is the first token of the next rotating run: past every token
-	// an earlier run against the same process sent (paired mode).
+	// an earlier run against the same process sent (paired and concurrent
+	// modes).
 	offset int64
 }
 
