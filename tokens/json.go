@@ -94,6 +94,36 @@ func (r *jsonReader) object(member func(name string) error) error {
 	}
 }
 
+// array reads one array, the reader at its "[", and calls elem for each
+// element; elem must consume it.
+func (r *jsonReader) array(elem func() error) error {
+	if r.peek() != '[' {
+		return errJSON
+	}
+	r.i++
+	r.ws()
+	if r.peek() == ']' {
+		r.i++
+		return nil
+	}
+	for {
+		r.ws()
+		if err := elem(); err != nil {
+			return err
+		}
+		r.ws()
+		switch r.peek() {
+		case ',':
+			r.i++
+		case ']':
+			r.i++
+			return nil
+		default:
+			return errJSON
+		}
+	}
+}
+
 // end checks that only whitespace follows.
 func (r *jsonReader) end() error {
 	r.ws()
@@ -291,35 +321,20 @@ func (r *jsonReader) strings() ([]string, error) {
 			return nil, nil
 		}
 		return nil, errJSON
-	case '[':
-	default:
-		return nil, errJSON
 	}
-	r.i++
-	list := []string{}
-	r.ws()
-	if r.peek() == ']' {
-		r.i++
-		return list, nil
-	}
-	for {
-		r.ws()
+	list := []string{} // an empty array is a present, empty list
+	err := r.array(func() error {
 		s, err := r.str()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		list = append(list, s)
-		r.ws()
-		switch r.peek() {
-		case ',':
-			r.i++
-		case ']':
-			r.i++
-			return list, nil
-		default:
-			return nil, errJSON
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return list, nil
 }
 
 // raw reads any value and returns its text.
@@ -344,28 +359,7 @@ func (r *jsonReader) skip(depth int) error {
 		// Names inside a value nobody reads may repeat, as encoding/json allows.
 		return r.object(func(string) error { return r.skip(depth + 1) })
 	case c == '[':
-		r.i++
-		r.ws()
-		if r.peek() == ']' {
-			r.i++
-			return nil
-		}
-		for {
-			r.ws()
-			if err := r.skip(depth + 1); err != nil {
-				return err
-			}
-			r.ws()
-			switch r.peek() {
-			case ',':
-				r.i++
-			case ']':
-				r.i++
-				return nil
-			default:
-				return errJSON
-			}
-		}
+		return r.array(func() error { return r.skip(depth + 1) })
 	case c == '-' || '0' <= c && c <= '9':
 		_, err := r.number()
 		return err
