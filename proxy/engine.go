@@ -6,7 +6,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
@@ -232,7 +230,7 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 			}
 		}
 		if cookie {
-			peeked, peekedKey = cred, sessionKey(cred)
+			peeked, peekedKey = cred, hashcache.KeyOf(cred)
 			if s, ok := e.sessions.Get(&peekedKey); ok && !e.jar.Codec.Expired(s.expires) {
 				if err := e.verifier.Recheck(s.claims); err != nil {
 					return nil, cookies.Binding{}, nil, err
@@ -256,7 +254,7 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 		if t.sealed != "" {
 			k := peekedKey
 			if t.sealed != peeked {
-				k = sessionKey(t.sealed) // Read picked another cookie than Peek
+				k = hashcache.KeyOf(t.sealed) // Read picked another cookie than Peek
 			}
 			e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, minTime(t.expires, claims.Expiry.Time), e.jar.Codec.Now())
 			e.remember(t.sealed, true, claims, t.binding, t.expires, m)
@@ -313,12 +311,6 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// sessionKey is the SHA-256 of a sealed cookie value, hashed in place (the
-// hash keeps no reference to its input).
-func sessionKey(sealed string) hashcache.Key {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(sealed), len(sealed)))
 }
 
 // found is a token as the request carries it.

@@ -1,15 +1,11 @@
 package tokens
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"math"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
-
-	"github.com/authgate/authgate/internal/hashcache"
 )
 
 // The verified-token cache remembers tokens whose signature has been verified,
@@ -34,14 +30,6 @@ type entry struct {
 	// exp, nbf, iat in that order, each split by packDate.
 	times [3]uint64
 	low   [3]uint8
-}
-
-// tokenKey is the cache key of a token: its SHA-256, computed on the token's
-// bytes in place. SHA-256 only reads its input and keeps no reference to it,
-// so viewing the string as a byte slice is safe, and it saves copying the
-// whole token (1-2 KiB) on every request.
-func tokenKey(raw string) hashcache.Key {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 }
 
 // Packed dates. A NumericDate is whole seconds (at most 2^40+1, the parser's

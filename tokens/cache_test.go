@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/authgate/authgate/internal/hashcache"
 )
 
 // hitRecorder notes whether each Verify was answered by the cache.
@@ -132,7 +134,7 @@ func TestCacheChecksEveryClaimOnHit(t *testing.T) {
 			if !ok {
 				t.Fatal("entry not made")
 			}
-			key := tokenKey(tok)
+			key := hashcache.KeyOf(tok)
 			f.v.cache.Put(&key, e, testT0.Add(time.Hour), testT0)
 			got, err := f.v.Verify(context.Background(), tok)
 			if !rec.last() {
@@ -182,7 +184,7 @@ func TestCacheSharesProfiles(t *testing.T) {
 		}
 	}
 	get := func(tok string) entry {
-		key := tokenKey(tok)
+		key := hashcache.KeyOf(tok)
 		e, ok := f.v.cache.Get(&key)
 		if !ok {
 			t.Fatal("token not cached")
@@ -270,7 +272,7 @@ func TestProfilesReleased(t *testing.T) {
 	// The same token verified twice concurrently is put twice: the second put
 	// replaces the first, and the replaced entry's reference goes.
 	last := toks[len(toks)-1]
-	key := tokenKey(last)
+	key := hashcache.KeyOf(last)
 	e, _ := f.v.cache.Get(&key)
 	e2, _ := f.v.profiles.newEntry(f.v.profiles.claims(&e))
 	f.v.cache.Put(&key, e2, testT0.Add(time.Hour), testT0)
@@ -283,7 +285,7 @@ func TestProfilesReleased(t *testing.T) {
 	var fresh []string
 	oldCached := func() bool {
 		for _, tok := range toks {
-			key := tokenKey(tok)
+			key := hashcache.KeyOf(tok)
 			if _, ok := f.v.cache.Get(&key); ok {
 				return true
 			}
@@ -308,7 +310,7 @@ func TestProfilesReleased(t *testing.T) {
 	}
 	// Deleting every entry empties the table.
 	for _, tok := range append(toks, fresh...) {
-		key := tokenKey(tok)
+		key := hashcache.KeyOf(tok)
 		f.v.cache.Delete(&key)
 	}
 	if n, m := f.v.cache.Len(), f.v.profiles.len(); n != 0 || m != 0 {
@@ -322,7 +324,7 @@ func checkRefs(t *testing.T, v *Verifier, toks []string) {
 	t.Helper()
 	counted := map[*profile]int{}
 	for _, tok := range toks {
-		key := tokenKey(tok)
+		key := hashcache.KeyOf(tok)
 		if e, ok := v.cache.Get(&key); ok {
 			counted[e.p]++
 		}

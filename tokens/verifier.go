@@ -131,7 +131,7 @@ func (v *Verifier) verifyCached(ctx context.Context, raw string) (*Claims, bool,
 		c, err := v.verify(ctx, raw)
 		return c, false, err
 	}
-	key := tokenKey(raw)
+	key := hashcache.KeyOf(raw)
 	if e, ok := v.cache.Get(&key); ok {
 		// The signature was verified when the entry was made; every claim rule
 		// still runs, on the same Claims the uncached path checks, so an entry

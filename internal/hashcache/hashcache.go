@@ -19,13 +19,23 @@
 package hashcache
 
 import (
+	"crypto/sha256"
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Key is a SHA-256 digest.
 type Key = [32]byte
+
+// KeyOf is the key of a secret: its SHA-256, computed on the string's bytes
+// in place. SHA-256 only reads its input and keeps no reference to it, so
+// viewing the string as a byte slice is safe, and it saves copying the whole
+// secret (a 1–3 KiB token or cookie) on every request.
+func KeyOf(secret string) Key {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(secret), len(secret)))
+}
 
 // numShards is the most shards a cache has: enough that readers on many cores
 // rarely share a lock.

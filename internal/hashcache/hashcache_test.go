@@ -317,3 +317,12 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// KeyOf hashes the string in place; it must be the plain SHA-256 of its bytes.
+func TestKeyOf(t *testing.T) {
+	for _, s := range []string{"", "a", "eyJhbGciOiJSUzI1NiJ9.e30.sig", string(make([]byte, 3000))} {
+		if got, want := KeyOf(s), sha256.Sum256([]byte(s)); got != want {
+			t.Fatalf("KeyOf(%.20q) = %x, want %x", s, got, want)
+		}
+	}
+}
