@@ -60,37 +60,18 @@ var targets = []target{
 		}}, nil
 	}},
 	{name: "bare", what: "bare httputil.ReverseProxy, authgate's transport", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
-		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL)
-		if err != nil {
-			return nil, err
-		}
-		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
-			return expect(url+"/", []string{e.bearer()}, 200, "", "")
-		}}, nil
+		return e.bareInstance(dir, e.bearer(), "")
 	}},
 	{name: "bare-headers", what: "bare proxy + authgate's 7 headers, no authentication", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		// A diagnostic: authgate-bearer against this row is the cost of
 		// authenticating alone; this row against bare, the cost of the
 		// headers the design has authgate send.
-		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL, "-headers")
-		if err != nil {
-			return nil, err
-		}
-		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
-			return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
-		}}, nil
+		return e.bareInstance(dir, e.bearer(), "X-User-Sub", "-headers")
 	}},
 	{name: "bare-cookie", what: "bare proxy, the session cookie's request", baseline: "bare-cookie", start: func(e *env, dir string) (*instance, error) {
 		// The baseline of authgate-cookie: the same request, whose 3 KiB
 		// Cookie header the bare proxy must read and forward too.
-		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL)
-		if err != nil {
-			return nil, err
-		}
-		h := []string{"Cookie: " + e.cookie}
-		return &instance{load: load{url: url + "/", headers: h}, procs: []*proc{p}, check: func() error {
-			return expect(url+"/", h, 200, "", "")
-		}}, nil
+		return e.bareInstance(dir, "Cookie: "+e.cookie, "")
 	}},
 	{name: "nginx", what: "nginx proxy_pass (keepalive upstream)", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		p, url, err := e.startNginx(dir, "")
@@ -210,14 +191,25 @@ var targets = []target{
 	}},
 	// The yardstick of the cache-miss rows, in situ (see report.go).
 	{name: "bare-rs256", what: "bare proxy + one raw crypto/rsa RS256 check per request", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
-		p, url, err := e.startGo(dir, "bareproxy", "-upstream", e.upstreamURL, "-rs256")
-		if err != nil {
-			return nil, err
-		}
-		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
-			return expect(url+"/", []string{e.bearer()}, 200, "", "")
-		}}, nil
+		return e.bareInstance(dir, e.bearer(), "", "-rs256")
 	}},
+}
+
+// bareInstance starts "benchstack bareproxy" with flags, loaded with header.
+// Its check is a 200 from the upstream; with upstreamHeader, that header must
+// also reach the upstream (/echo).
+func (e *env) bareInstance(dir, header, upstreamHeader string, flags ...string) (*instance, error) {
+	p, url, err := e.startGo(dir, "bareproxy", append([]string{"-upstream", e.upstreamURL}, flags...)...)
+	if err != nil {
+		return nil, err
+	}
+	h := []string{header}
+	return &instance{load: load{url: url + "/", headers: h}, procs: []*proc{p}, check: func() error {
+		if upstreamHeader != "" {
+			return expect(url+"/echo", h, 200, "upstream", upstreamHeader)
+		}
+		return expect(url+"/", h, 200, "", "")
+	}}, nil
 }
 
 func (e *env) missInstance(dir string, extra map[string]string) (*instance, error) {
