@@ -183,34 +183,23 @@ func Strip(cookieHeader string, names ...string) string {
 	return strings.Join(kept, "; ")
 }
 
-// StripHeader applies Strip to every Cookie field of h (HTTP/1.1 clients may send
-// several, and HTTP/2 splits cookies across fields) and removes fields left empty.
-// Header names are matched case-insensitively, so a hand-built Header map with a
-// non-canonical "cookie" key is covered too.
-func StripHeader(h http.Header, names ...string) {
-	for k, vs := range h {
-		if !strings.EqualFold(k, "Cookie") {
-			continue
-		}
-		if out := StripValues(vs, names...); len(out) == 0 {
-			delete(h, k)
-		} else {
-			h[k] = out
-		}
-	}
-}
-
-// StripValues applies Strip to the values of one Cookie field and drops those
-// left empty; a caller that walks the header itself uses it for the field
-// StripHeader would find.
-func StripValues(vs []string, names ...string) []string {
-	out := vs[:0:0]
-	for _, v := range vs {
+// StripField applies Strip to the values of h's Cookie field k (HTTP/1.1
+// clients may send several, and HTTP/2 splits cookies across values), drops
+// values left empty, and removes the field when none is left. The caller
+// picks k, matching "Cookie" case-insensitively, while it walks the header
+// for its own reasons (the proxy's one pass over the outgoing header).
+func StripField(h http.Header, k string, names ...string) {
+	out := h[k][:0:0]
+	for _, v := range h[k] {
 		if v = Strip(v, names...); trimOWS(v) != "" {
 			out = append(out, v)
 		}
 	}
-	return out
+	if len(out) == 0 {
+		delete(h, k)
+	} else {
+		h[k] = out
+	}
 }
 
 // trimOWS trims what net/http trims around cookie pairs (textproto.TrimString).

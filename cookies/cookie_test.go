@@ -238,13 +238,14 @@ func TestStrip(t *testing.T) {
 	}
 }
 
-func TestStripHeader(t *testing.T) {
+func TestStripField(t *testing.T) {
 	h := http.Header{
 		"Cookie":  {"__Host-ag=x", "a=1; __Host-ag=y", "b=2"},
 		"cookie":  {"__Host-ag=z"}, // non-canonical key in a hand-built map
 		"X-Other": {"__Host-ag=kept"},
 	}
-	StripHeader(h, "__Host-ag")
+	StripField(h, "Cookie", "__Host-ag")
+	StripField(h, "cookie", "__Host-ag")
 	if got := h["Cookie"]; len(got) != 2 || got[0] != "a=1" || got[1] != "b=2" {
 		t.Errorf("Cookie = %q", got)
 	}
@@ -255,7 +256,7 @@ func TestStripHeader(t *testing.T) {
 		t.Error("other header touched")
 	}
 	h = http.Header{"Cookie": {"__Host-ag=x"}}
-	StripHeader(h, "__Host-ag")
+	StripField(h, "Cookie", "__Host-ag")
 	if _, ok := h["Cookie"]; ok {
 		t.Error("empty Cookie field kept")
 	}

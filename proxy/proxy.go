@@ -187,18 +187,14 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 // cookies (unless pass_auth_cookies).
 func (h *Handler) scrub(hdr http.Header, trusted bool) {
 	var buf [64]byte
-	for k, vs := range hdr {
+	for k := range hdr {
 		f := foldTo(buf[:0], k)
 		if h.headers.folded[string(f)] || !trusted && forwardingFolded(string(f)) {
 			delete(hdr, k)
 			continue
 		}
 		if len(h.strip) > 0 && strings.EqualFold(k, "Cookie") {
-			if out := cookies.StripValues(vs, h.strip...); len(out) == 0 {
-				delete(hdr, k)
-			} else {
-				hdr[k] = out
-			}
+			cookies.StripField(hdr, k, h.strip...)
 		}
 	}
 }
