@@ -26,7 +26,8 @@ import (
 	"unsafe"
 )
 
-// Key is a SHA-256 digest.
+// Key is a digest of a secret: its SHA-256 (KeyOf), or a shorter seeded hash
+// padded with zeros for a cache that compares the secret itself on a hit.
 type Key = [32]byte
 
 // KeyOf is the key of a secret: its SHA-256, computed on the string's bytes

@@ -57,24 +57,31 @@ func (e *env) runWrk(l load, d time.Duration) (wrkResult, error) {
 	for _, h := range l.headers {
 		args = append(args, "-H", h)
 	}
+	var res wrkResult
+	var env []string
 	if l.rotate || l.preload {
 		args = append(args, "-s", e.cfg.rotateScript)
+		// Both load the same window of tokens (a preloading run from the
+		// first), so that they start after the same delay.
+		var offset int64
+		if l.rotate {
+			offset = l.offset
+		}
+		n := min(int64(e.nTokens)-offset, int64(maxMissRate*secs+e.cfg.conns))
+		if n <= 0 {
+			return res, fmt.Errorf("all %d distinct tokens were sent to this process already; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens)
+		}
+		env = []string{"TOKENS_FILE=" + e.tokensFile, "TOKENS_OFFSET=" + strconv.FormatInt(offset, 10),
+			"TOKENS_COUNT=" + strconv.FormatInt(n, 10), "TOKENS_LINE=" + strconv.Itoa(e.tokenLine)}
+		if l.rotate {
+			res.Tokens = n
+		} else {
+			env = append(env, "TOKENS_PRELOAD_ONLY=1")
+		}
 	}
 	args = append(args, l.url)
 	cmd := exec.Command("taskset", append([]string{"-c", e.cfg.loadCPU, e.cfg.wrk}, args...)...)
-	var res wrkResult
-	cmd.Env = os.Environ()
-	if l.rotate {
-		res.Tokens = min(int64(e.nTokens)-l.offset, int64(maxMissRate*secs+e.cfg.conns))
-		if res.Tokens <= 0 {
-			return res, fmt.Errorf("all %d distinct tokens were sent to this process already; raise MISS_TOKENS or lower DURATION or PAIRS", e.nTokens)
-		}
-		cmd.Env = append(cmd.Env, "TOKENS_FILE="+e.tokensFile, "TOKENS_OFFSET="+strconv.FormatInt(l.offset, 10),
-			"TOKENS_COUNT="+strconv.FormatInt(res.Tokens, 10), "TOKENS_LINE="+strconv.Itoa(e.tokenLine))
-	} else if l.preload {
-		cmd.Env = append(cmd.Env, "TOKENS_FILE="+e.tokensFile, "TOKENS_PRELOAD_ONLY=1", "TOKENS_LINE="+strconv.Itoa(e.tokenLine),
-			"TOKENS_COUNT="+strconv.Itoa(min(e.nTokens, maxMissRate*secs+e.cfg.conns)))
-	}
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	res.rawOutput = string(out)
 	if err != nil {
