@@ -295,3 +295,32 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryKeepsDeadCodeElimination fails when code that calls a method
+// chosen at run time (reflect.Value.Method or MethodByName, as executing an
+// html/template or text/template does) becomes reachable from cmd/authgate.
+// The linker then keeps every exported method of every type in the binary:
+// go-redis's command API and pgx's alone made it 27.7 MB instead of 19.2 MB,
+// and start-up mapped 2.5 MB more of it (peak RSS is a benchmark target).
+func TestBinaryKeepsDeadCodeElimination(t *testing.T) {
+	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", os.DevNull, "./cmd/authgate")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -ldflags=-dumpdep: %v\n%.2000s", err, out)
+	}
+	var culprits []string
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "<ReflectMethod>") {
+			culprits = append(culprits, strings.TrimSpace(line))
+		}
+	}
+	if len(culprits) > 0 {
+		t.Errorf("reachable code calls methods by reflection, so the linker keeps every exported method:\n%s",
+			strings.Join(culprits, "\n"))
+	}
+	if !bytes.Contains(out, []byte("main.main")) {
+		t.Errorf("the linker printed no dependency graph (did -dumpdep change?):\n%.500s", out)
+	}
+}

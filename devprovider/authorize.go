@@ -5,7 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"html/template"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -359,7 +360,6 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 // ---- HTML ----
 
 type pageData struct {
-	Banner    string
 	Title     string
 	Message   string
 	Error     string
@@ -372,9 +372,11 @@ type pageData struct {
 	Discovery string
 }
 
-const layoutHTML = `<!doctype html>
+const pageHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · authgate dev provider</title>
+<title>`
+
+const pageStyle = ` · authgate dev provider</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f4f5;color:#18181b}
 .banner{background:#b91c1c;color:#fff;padding:.6rem 1rem;font-weight:600;text-align:center}
@@ -382,53 +384,51 @@ main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;border-radius
 label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}
 button{margin-top:1.2rem;padding:.55rem 1.2rem}.error{color:#b91c1c}.hint{color:#52525b;font-size:.9rem}code{word-break:break-all}
 </style></head><body>
-<div class="banner" role="alert">{{.Banner}}</div>
-<main>{{template "content" .}}</main>
-</body></html>`
+<div class="banner" role="alert">`
 
-var pageContents = map[string]string{
-	"login": `<h1>Sign in</h1>
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="{{.Action}}" autocomplete="off">
-{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="username">Username</label><input type="text" id="username" name="username" value="{{.Username}}" required autofocus>
+// page writes one HTML page: the layout around the named page's content.
+// Pages are written out rather than executed as html/template, which would
+// keep 8 MB of otherwise dead code in the authgate binary that embeds this
+// provider (see oidcflow's completePage). Every value passes through esc,
+// in element text or in a double-quoted attribute; the two URLs (the form's
+// action and the discovery link) are the provider's own.
+func page(name string, d pageData) string {
+	esc := html.EscapeString
+	var b strings.Builder
+	b.WriteString(pageHead + esc(d.Title) + pageStyle + esc(Banner) + "</div>\n<main>")
+	switch name {
+	case "login":
+		b.WriteString("<h1>Sign in</h1>\n")
+		if d.Error != "" {
+			b.WriteString(`<p class="error" role="alert">` + esc(d.Error) + "</p>")
+		}
+		b.WriteString(`<form method="post" action="` + esc(d.Action) + `" autocomplete="off">` + "\n")
+		for _, h := range d.Hidden {
+			b.WriteString(`<input type="hidden" name="` + esc(h.Name) + `" value="` + esc(h.Value) + `">` + "\n")
+		}
+		b.WriteString(`<input type="hidden" name="csrf" value="` + esc(d.CSRF) + `">
+<label for="username">Username</label><input type="text" id="username" name="username" value="` + esc(d.Username) + `" required autofocus>
 <label for="password">Password</label><input type="password" id="password" name="password" required>
 <button type="submit">Sign in</button>
 </form>
-{{if .DemoHint}}<p class="hint">{{.DemoHint}}</p>{{end}}`,
-	"error":     `<h1>Request rejected</h1><p class="error">{{.Message}}</p>`,
-	"loggedout": `<h1>Logged out</h1><p>Your session at the development provider has ended.</p>`,
-	"index": `<h1>authgate dev provider</h1>
-<p>Issuer: <code>{{.Issuer}}</code></p><p>Discovery: <a href="{{.Discovery}}"><code>{{.Discovery}}</code></a></p>
-{{if .DemoHint}}<p class="hint">{{.DemoHint}}</p>{{end}}`,
+`)
+	case "error":
+		b.WriteString(`<h1>Request rejected</h1><p class="error">` + esc(d.Message) + "</p>")
+	case "loggedout":
+		b.WriteString(`<h1>Logged out</h1><p>Your session at the development provider has ended.</p>`)
+	case "index":
+		b.WriteString(`<h1>authgate dev provider</h1>
+<p>Issuer: <code>` + esc(d.Issuer) + `</code></p><p>Discovery: <a href="` + esc(d.Discovery) + `"><code>` + esc(d.Discovery) + "</code></a></p>\n")
+	}
+	if d.DemoHint != "" && (name == "login" || name == "index") {
+		b.WriteString(`<p class="hint">` + esc(d.DemoHint) + "</p>")
+	}
+	b.WriteString("</main>\n</body></html>")
+	return b.String()
 }
 
-// parsePages builds one html/template per page, each the layout plus its
-// "content".
-func parsePages() (map[string]*template.Template, error) {
-	m := make(map[string]*template.Template, len(pageContents))
-	for name, content := range pageContents {
-		t, err := template.New("layout").Parse(layoutHTML)
-		if err == nil {
-			_, err = t.New("content").Parse(content)
-		}
-		if err != nil {
-			return nil, err
-		}
-		m[name] = t
-	}
-	return m, nil
-}
-
-// render executes a page (html/template escapes every value).
-func (p *Provider) render(w http.ResponseWriter, status int, page string, data pageData) {
-	data.Banner = Banner
-	var buf strings.Builder
-	if err := p.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
-		http.Error(w, "template error: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
+// render writes a page with the provider's security headers.
+func (p *Provider) render(w http.ResponseWriter, status int, name string, data pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -437,7 +437,7 @@ func (p *Provider) render(w http.ResponseWriter, status int, page string, data p
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(buf.String()))
+	_, _ = io.WriteString(w, page(name, data))
 }
 
 func (p *Provider) errorPage(w http.ResponseWriter, status int, msg string) {

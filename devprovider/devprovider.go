@@ -38,7 +38,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -155,7 +154,6 @@ type Provider struct {
 	now          func() time.Time
 	csrfKey      []byte
 	secureCookie bool
-	pages        map[string]*template.Template
 
 	mu        sync.Mutex
 	key       *signingKey   // current signing key
@@ -352,9 +350,6 @@ func New(opts Options) (*Provider, error) {
 		p.now = time.Now
 	}
 	if _, err := rand.Read(p.csrfKey); err != nil {
-		return nil, fmt.Errorf("devprovider: %w", err)
-	}
-	if p.pages, err = parsePages(); err != nil {
 		return nil, fmt.Errorf("devprovider: %w", err)
 	}
 	if p.key, err = newSigningKey(alg, secret); err != nil {

@@ -1262,3 +1262,47 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// Pages are written out by hand (not html/template), so every value is
+// attacked: it must come back from its attribute or element intact, and
+// nothing it carries may become markup.
+func TestPageEscapesEveryValue(t *testing.T) {
+	const evil = `x"' onfocus=alert(1) ><script>alert(2)</script>&amp;`
+	d := pageData{
+		Title: evil + "t", Message: evil + "m", Error: evil + "e", Action: evil + "a",
+		Hidden: []hiddenField{{Name: evil + "n", Value: evil + "v"}}, CSRF: evil + "c", Username: evil + "u",
+		DemoHint: evil + "h", Issuer: evil + "i", Discovery: evil + "d",
+	}
+	attr := regexp.MustCompile(`\s([a-z-]+)="([^"]*)"`)
+	for _, name := range []string{"login", "error", "loggedout", "index"} {
+		page := page(name, d)
+		if strings.Contains(page, "<script") {
+			t.Errorf("%s page lets markup through:\n%s", name, page)
+		}
+		if !strings.Contains(page, Banner) || !strings.Contains(page, "<title>"+html.EscapeString(evil+"t")+" · ") {
+			t.Errorf("%s page lost its banner or title:\n%s", name, page)
+		}
+		got := map[string]bool{}
+		for _, m := range attr.FindAllStringSubmatch(page, -1) {
+			got[m[1]+"="+html.UnescapeString(m[2])] = true
+		}
+		var want []string
+		switch name {
+		case "login":
+			want = []string{"action=" + d.Action, "name=" + evil + "n", "value=" + evil + "v", "value=" + d.CSRF, "value=" + d.Username}
+		case "index":
+			want = []string{"href=" + d.Discovery}
+		}
+		for _, w := range want {
+			if !got[w] {
+				t.Errorf("%s page: no attribute %q", name, w)
+			}
+		}
+		text := map[string][]string{"login": {d.Error, d.DemoHint}, "error": {d.Message}, "index": {d.Issuer, d.DemoHint}}[name]
+		for _, v := range text {
+			if !strings.Contains(page, ">"+html.EscapeString(v)+"<") {
+				t.Errorf("%s page: text %q missing or not escaped", name, v)
+			}
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,7 +85,7 @@ func (f *Flow) login(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Security-Policy", "default-src 'none'")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusTooManyRequests)
-			_ = loopPage.Execute(w, map[string]any{"Count": m.Count, "Retry": f.cfg.AuthPrefix + "/login?rd=" + url.QueryEscape(rd)})
+			_, _ = io.WriteString(w, loopPage(m.Count, f.cfg.AuthPrefix+"/login?rd="+url.QueryEscape(rd)))
 			return
 		}
 		respond.Error(w, http.StatusTooManyRequests, "login_loop")
@@ -170,16 +172,20 @@ func (f *Flow) countLogin(m *loginMark, target string) bool {
 	return m.Count > loopLimit
 }
 
-var loopPage = template.Must(template.New("loop").Parse(`<!doctype html>
+// loopPage explains a stopped sign-in loop. Written out for the reason
+// completePage is; the retry link is escaped by html.EscapeString.
+func loopPage(count int, retry string) string {
+	return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign-in loop stopped</title></head>
 <body><h1>Sign-in keeps starting over</h1>
-<p>You were sent to sign in {{.Count}} times in a row for the same page, so authgate stopped the loop.
+<p>You were sent to sign in ` + strconv.Itoa(count) + ` times in a row for the same page, so authgate stopped the loop.
 This usually means the browser does not keep authgate's session cookie for this site: the cookie
 domain does not cover this host, the site is reached over http while cookies are Secure, or
 cookies are blocked.</p>
-<p>Wait two minutes and <a href="{{.Retry}}">try again</a>, or ask the site's operator to check
+<p>Wait two minutes and <a href="` + html.EscapeString(retry) + `">try again</a>, or ask the site's operator to check
 authgate's cookie_domain, api_url and allowed_redirect_hosts.</p></body></html>
-`))
+`
+}
 
 // callback finishes the provider round trip: GET /auth/callback?code&state.
 func (f *Flow) callback(w http.ResponseWriter, r *http.Request) {
