@@ -67,7 +67,7 @@ func foldTo(dst []byte, s string) []byte {
 
 // strip deletes every spelling of every identity header. It runs on the
 // inbound request before anything reads it and again on the outbound request.
-func (ih identityHeaders) strip(h http.Header) {
+func (ih *identityHeaders) strip(h http.Header) {
 	var buf [64]byte
 	for k := range h {
 		if ih.folded[string(foldTo(buf[:0], k))] {
@@ -94,7 +94,7 @@ func valuesOf(id *identity.Identity) headerValues {
 // values are shared, not copied: each header gets a one-element slice of v
 // whose capacity ends there, so an append copies rather than writing into v,
 // and nothing in net/http writes into a header's values in place.
-func (ih identityHeaders) set(h http.Header, v *headerValues) {
+func (ih *identityHeaders) set(h http.Header, v *headerValues) {
 	for i, k := range ih.keys {
 		h[k] = v[i : i+1 : i+1]
 	}

@@ -111,30 +111,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.headers.strip(r.Header)
 
 	if p := r.URL.Path; p == h.cfg.AuthPrefix || strings.HasPrefix(p, h.cfg.AuthPrefix+"/") {
-		switch rest := p[len(h.cfg.AuthPrefix):]; {
-		case rest == "/verify":
-			h.forwardAuth(w, r, Nginx)
-		case rest == "/forward":
-			h.forwardAuth(w, r, Traefik)
-		case rest == "/envoy" || strings.HasPrefix(rest, "/envoy/"):
-			h.forwardAuth(w, r, Envoy)
-		case rest == "/login" || rest == "/callback" || rest == "/exchange":
-			// Each of these writes to the store; one client may not flood it.
-			if ok, wait := h.limiter.Allow(rateKey(h.clientIP(r))); !ok {
-				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-				h.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limited", slog.String("path", p))
-				respond.Error(w, http.StatusTooManyRequests, "rate_limited")
-				return
-			}
-			h.auth.ServeHTTP(w, r)
-		default:
-			h.auth.ServeHTTP(w, r)
-		}
+		h.serveAuth(w, r, p[len(h.cfg.AuthPrefix):])
 		return
 	}
+	m, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	if m != nil {
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, m))
+	}
+	h.upstream.ServeHTTP(w, r)
+}
+
+// admit decides a request for the upstream and answers it when denied (or
+// when there is no upstream). It returns the identity to send upstream, nil
+// on a public route.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*mapped, bool) {
 	if h.upstream == nil {
 		respond.Error(w, http.StatusNotFound, "not_found")
-		return
+		return nil, false
 	}
 	d := h.engine.Decide(r, Target{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI})
 	if !d.Allow {
@@ -142,12 +138,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("reason", d.Reason), slog.Int("status", d.Status),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		writeDeny(w, r, d, h.login, returnTarget(r), true)
-		return
+		return nil, false
 	}
-	if d.m != nil {
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d.m))
+	return d.m, true
+}
+
+// serveAuth serves authgate's own endpoints; rest is the path after the
+// auth prefix.
+func (h *Handler) serveAuth(w http.ResponseWriter, r *http.Request, rest string) {
+	switch {
+	case rest == "/verify":
+		h.forwardAuth(w, r, Nginx)
+	case rest == "/forward":
+		h.forwardAuth(w, r, Traefik)
+	case rest == "/envoy" || strings.HasPrefix(rest, "/envoy/"):
+		h.forwardAuth(w, r, Envoy)
+	case rest == "/login" || rest == "/callback" || rest == "/exchange":
+		// Each of these writes to the store; one client may not flood it.
+		if ok, wait := h.limiter.Allow(rateKey(h.clientIP(r))); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "rate limited", slog.String("path", r.URL.Path))
+			respond.Error(w, http.StatusTooManyRequests, "rate_limited")
+			return
+		}
+		h.auth.ServeHTTP(w, r)
+	default:
+		h.auth.ServeHTTP(w, r)
 	}
-	h.upstream.ServeHTTP(w, r)
 }
 
 // returnTarget is where the browser returns after login: this request's path
