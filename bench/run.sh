@@ -19,7 +19,7 @@
 #   PROFILE=0                                        1: CPU profile of each authgate row (kept in the work directory; costs throughput)
 #
 # It installs wrk and nginx from Debian when they are missing (as root), builds
-# authgate and bench/cmd/benchstack from this tree, and oauth2-proxy v7.15.6 from
+# authgate, bench/cmd/bareproxy and bench/cmd/benchstack from this tree, and oauth2-proxy v7.15.6 from
 # the Go module proxy (once, into ${AUTHGATE_BENCH_BIN:-~/.cache/authgate/bench}).
 # Run it on a quiet machine: anything else running skews the numbers.
 set -euo pipefail
@@ -70,17 +70,19 @@ main() {
 		log "warning: $(nproc) CPU; the server and the load generator will share it"
 	fi
 	mkdir -p "${BIN_DIR}"
-	log "building authgate and benchstack from ${REPO_ROOT}"
+	log "building authgate, the bare proxy and benchstack from ${REPO_ROOT}"
 	# Built as the Dockerfile builds authgate (static, no libc mapped), and the
 	# bare proxy alike, so neither carries what the other does not.
 	(cd "${REPO_ROOT}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/authgate" ./cmd/authgate)
 	(cd "${REPO_ROOT}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/benchstack" ./bench/cmd/benchstack)
+	(cd "${REPO_ROOT}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/bareproxy" ./bench/cmd/bareproxy)
 	local o2p=""
 	if [[ "${OAUTH2_PROXY:-1}" != 0 ]]; then
 		o2p="$(build_oauth2_proxy)"
 	fi
 	local args=(
 		-authgate "${BIN_DIR}/authgate"
+		-bareproxy "${BIN_DIR}/bareproxy"
 		-oauth2-proxy "${o2p}"
 		-nginx "$(command -v nginx || echo /usr/sbin/nginx)"
 		-wrk "$(command -v wrk)"

@@ -1,10 +1,9 @@
 // Command benchstack starts the pieces of authgate's load benchmark and runs
 // it. bench/run.sh is the entry point: it installs wrk and nginx, builds
-// authgate, oauth2-proxy and this program, and calls "benchstack run".
+// authgate, oauth2-proxy, the bare proxy (bench/cmd/bareproxy) and this
+// program, and calls "benchstack run".
 //
 //	benchstack upstream  -listen ADDR                 the trivial app: "ok\n" (and /echo: the request headers as JSON)
-//	benchstack bareproxy -listen ADDR -upstream URL   httputil.ReverseProxy with authgate's transport and buffer pool, nothing else
-//	                     [-headers] [-rs256]          (or with authgate's seven headers; or one raw RS256 check per request)
 //	benchstack fatrivial -listen ADDR                 a forward-auth handler answering 200 with fixed identity headers
 //	benchstack provider  -listen ADDR -dir DIR -n N   the embedded OpenID provider; mints into DIR a token, a session
 //	                                                  cookie and N distinct tokens, then serves discovery and JWKS
@@ -22,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchstack upstream|bareproxy|fatrivial|provider|rsa|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchstack upstream|fatrivial|provider|rsa|run [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -32,8 +31,6 @@ func main() {
 	switch cmd {
 	case "upstream":
 		err = upstream(ctx, args)
-	case "bareproxy":
-		err = bareProxy(ctx, args)
 	case "fatrivial":
 		err = faTrivial(ctx, args)
 	case "provider":

@@ -20,13 +20,13 @@ import (
 )
 
 type runConfig struct {
-	authgate, oauth2Proxy, nginx, wrk, self, rotateScript string
-	duration, warmup                                      time.Duration
-	rounds, conns, missTokens, pairs                      int
-	serverCPU, loadCPU                                    string
-	only                                                  map[string]bool
-	workdir                                               string
-	keep, skipMemory, profile, concurrent                 bool
+	authgate, bareProxy, oauth2Proxy, nginx, wrk, self, rotateScript string
+	duration, warmup                                                 time.Duration
+	rounds, conns, missTokens, pairs                                 int
+	serverCPU, loadCPU                                               string
+	only                                                             map[string]bool
+	workdir                                                          string
+	keep, skipMemory, profile, concurrent                            bool
 }
 
 // env is what every row shares: the provider, the upstream, the credentials.
@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c := &runConfig{}
 	fs.StringVar(&c.authgate, "authgate", "", "authgate binary (required)")
+	fs.StringVar(&c.bareProxy, "bareproxy", "", "the bare proxy binary, bench/cmd/bareproxy (required)")
 	fs.StringVar(&c.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary (its rows are skipped without it)")
 	fs.StringVar(&c.nginx, "nginx", "nginx", "nginx binary")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
@@ -85,8 +86,8 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if c.authgate == "" || c.rotateScript == "" {
-		return fmt.Errorf("-authgate and -rotate are required")
+	if c.authgate == "" || c.bareProxy == "" || c.rotateScript == "" {
+		return fmt.Errorf("-authgate, -bareproxy and -rotate are required")
 	}
 	if c.concurrent && c.pairs == 0 {
 		c.pairs = 5

@@ -195,11 +195,11 @@ var targets = []target{
 	}},
 }
 
-// bareInstance starts "benchstack bareproxy" with flags, loaded with header.
-// Its check is a 200 from the upstream; with upstreamHeader, that header must
-// also reach the upstream (/echo).
+// bareInstance starts the bare proxy (bench/cmd/bareproxy) with flags,
+// loaded with header. Its check is a 200 from the upstream; with
+// upstreamHeader, that header must also reach the upstream (/echo).
 func (e *env) bareInstance(dir, header, upstreamHeader string, flags ...string) (*instance, error) {
-	p, url, err := e.startGo(dir, "bareproxy", append([]string{"-upstream", e.upstreamURL}, flags...)...)
+	p, url, err := e.startServer(dir, "bareproxy", e.cfg.bareProxy, nil, append([]string{"-upstream", e.upstreamURL}, flags...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,12 +224,18 @@ func (e *env) missInstance(dir string, extra map[string]string) (*instance, erro
 
 // startGo starts one of benchstack's own servers on the server CPU.
 func (e *env) startGo(dir, cmd string, args ...string) (*proc, string, error) {
+	return e.startServer(dir, cmd, e.cfg.self, []string{cmd}, args...)
+}
+
+// startServer starts bin with cmd, then -listen on a free address, then args,
+// on the server CPU, and waits until it answers.
+func (e *env) startServer(dir, name, bin string, cmd []string, args ...string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := startProc(cmd, e.cfg.serverCPU, filepath.Join(dir, cmd+".log"), nil, e.cfg.self,
-		append([]string{cmd, "-listen", addr}, args...)...)
+	argv := append(append(cmd, "-listen", addr), args...)
+	p, err := startProc(name, e.cfg.serverCPU, filepath.Join(dir, name+".log"), nil, bin, argv...)
 	if err != nil {
 		return nil, "", err
 	}

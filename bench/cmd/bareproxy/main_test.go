@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/authgate/authgate/bench"
+	"github.com/authgate/authgate/proxy"
+	"github.com/authgate/authgate/requestid"
+)
+
+// The baseline must proxy the way authgate does, or the ratio measures
+// tuning: the same connection pool settings as proxy.NewTransport.
+func TestTransportIsAuthgates(t *testing.T) {
+	got, want := newTransport(), proxy.NewTransport()
+	type settings struct {
+		MaxIdleConns, MaxIdleConnsPerHost, MaxConnsPerHost int
+		IdleConnTimeout, TLSHandshakeTimeout               any
+		ExpectContinueTimeout, ResponseHeaderTimeout       any
+		ForceAttemptHTTP2, DisableKeepAlives               bool
+		DisableCompression                                 bool
+		MaxResponseHeaderBytes                             int64
+		WriteBufferSize, ReadBufferSize                    int
+	}
+	of := func(t *http.Transport) settings {
+		return settings{t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost,
+			t.IdleConnTimeout, t.TLSHandshakeTimeout, t.ExpectContinueTimeout, t.ResponseHeaderTimeout,
+			t.ForceAttemptHTTP2, t.DisableKeepAlives, t.DisableCompression, t.MaxResponseHeaderBytes,
+			t.WriteBufferSize, t.ReadBufferSize}
+	}
+	if of(got) != of(want) {
+		t.Errorf("bare proxy transport %+v, authgate's %+v", of(got), of(want))
+	}
+}
+
+func TestHandler(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(r.Header)
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	get := func(t *testing.T, h http.Handler) (*httptest.ResponseRecorder, http.Header) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "http://proxy.test/echo", nil)
+		r.RemoteAddr = "192.0.2.7:1234"
+		h.ServeHTTP(w, r)
+		var got http.Header
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		return w, got
+	}
+	for _, mode := range []struct {
+		name           string
+		headers, rs256 bool
+	}{{"plain", false, false}, {"headers", true, false}, {"rs256", false, true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			h, err := newHandler(u, mode.headers, mode.rs256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, got := get(t, h)
+			if got.Get("X-Forwarded-For") != "192.0.2.7" {
+				t.Errorf("X-Forwarded-For %q", got.Get("X-Forwarded-For"))
+			}
+			for _, kv := range bench.Identity() {
+				if v := got.Get(kv[0]); mode.headers && v != kv[1] || !mode.headers && v != "" {
+					t.Errorf("%s upstream = %q (headers mode %v)", kv[0], v, mode.headers)
+				}
+			}
+			id := w.Header().Get(requestid.Header)
+			if mode.headers && (id == "" || got.Get(requestid.Header) != id) || !mode.headers && id != "" {
+				t.Errorf("request id: answered %q, sent upstream %q", id, got.Get(requestid.Header))
+			}
+		})
+	}
+}
