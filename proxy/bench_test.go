@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/internal/upstream"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/requestid"
@@ -58,14 +58,6 @@ func (u *benchUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 		Request:       r,
 	}, nil
 }
-
-// benchBufferPool is proxy's buffer pool, for the bare proxy.
-type benchBufferPool struct{}
-
-var benchBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
-func (benchBufferPool) Get() []byte  { return benchBuffers.Get().(*[32 << 10]byte)[:] }
-func (benchBufferPool) Put(b []byte) { benchBuffers.Put((*[32 << 10]byte)(b)) }
 
 type benchGate struct {
 	h        *proxy.Handler
@@ -198,9 +190,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 				pr.Out.Host = pr.In.Host
 				pr.SetXForwarded()
 			},
-			Transport: up,
-
-			BufferPool: benchBufferPool{},
+			Transport:  up,
+			BufferPool: upstream.NewBufferPool(),
 		}
 		benchRun(b, bare, nil, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "")
 	})

