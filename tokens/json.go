@@ -57,17 +57,7 @@ func (r *jsonReader) peek() byte {
 // consume the value (with str, number, strings, raw or skip).
 func (r *jsonReader) object(member func(name string) error) error {
 	r.ws()
-	if r.peek() != '{' {
-		return errJSON
-	}
-	r.i++
-	r.ws()
-	if r.peek() == '}' {
-		r.i++
-		return nil
-	}
-	for {
-		r.ws()
+	return r.list('{', '}', func() error {
 		name, err := r.str()
 		if err != nil {
 			return err
@@ -78,44 +68,38 @@ func (r *jsonReader) object(member func(name string) error) error {
 		}
 		r.i++
 		r.ws()
-		if err := member(name); err != nil {
-			return err
-		}
-		r.ws()
-		switch r.peek() {
-		case ',':
-			r.i++
-		case '}':
-			r.i++
-			return nil
-		default:
-			return errJSON
-		}
-	}
+		return member(name)
+	})
 }
 
 // array reads one array, the reader at its "[", and calls elem for each
 // element; elem must consume it.
 func (r *jsonReader) array(elem func() error) error {
-	if r.peek() != '[' {
+	return r.list('[', ']', elem)
+}
+
+// list reads what object and array have in common: open, items separated by
+// commas, close. The reader is at open; item must consume one item.
+func (r *jsonReader) list(open, close byte, item func() error) error {
+	if r.peek() != open {
 		return errJSON
 	}
 	r.i++
 	r.ws()
-	if r.peek() == ']' {
+	if r.peek() == close {
 		r.i++
 		return nil
 	}
 	for {
 		r.ws()
-		if err := elem(); err != nil {
+		if err := item(); err != nil {
 			return err
 		}
 		r.ws()
 		switch r.peek() {
 		case ',':
 			r.i++
-		case ']':
+		case close:
 			r.i++
 			return nil
 		default:
