@@ -136,10 +136,7 @@ type Target struct {
 // route, or a verified, unrevoked token whose identity satisfies the route.
 type Decision struct {
 	Allow bool
-	// Identity is nil on public routes. It may be shared with other
-	// requests of the same credential: read it, never modify it.
-	Identity *identity.Identity
-	m        *mapped // Identity and its header values
+	m     *mapped // the identity and its header values; nil on public routes
 	// Status is the deny status: 400 (unjudgeable request), 401 (no valid
 	// session) or 403 (authenticated but lacking the route's role or group).
 	Status int
@@ -177,9 +174,9 @@ func (e *Engine) decide(r *http.Request, t Target) Decision {
 		return d
 	}
 	if !e.routes.allowed(p, &m.id) {
-		return Decision{Status: http.StatusForbidden, Reason: "forbidden_role", Identity: &m.id, m: m}
+		return Decision{Status: http.StatusForbidden, Reason: "forbidden_role", m: m}
 	}
-	return Decision{Allow: true, Identity: &m.id, m: m, Reason: "authenticated"}
+	return Decision{Allow: true, m: m, Reason: "authenticated"}
 }
 
 // Authenticate finds the access token (the session cookie first, then an
