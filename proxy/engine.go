@@ -216,8 +216,9 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 		// neither cache, the slow path reads the header exactly as net/http
 		// does.
 		cred, cookie := e.presented(r.Header)
+		var hk hashcache.Key
 		if cred != "" {
-			hk := e.hotKey(cred)
+			hk = e.hotKey(cred)
 			if h, ok := e.hot.Get(&hk); ok && h.cookie == cookie && sameCredential(h.cred, cred) &&
 				(!cookie || !e.jar.Codec.Expired(h.expires)) {
 				if err := e.verifier.Recheck(h.claims); err != nil {
@@ -233,7 +234,7 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 					return nil, cookies.Binding{}, nil, err
 				}
 				m := e.mapClaims(s.claims)
-				e.remember(cred, true, s.claims, s.binding, s.expires, m)
+				e.remember(&hk, cred, true, s.claims, s.binding, s.expires, m)
 				return s.claims, s.binding, m, nil
 			}
 		}
@@ -254,23 +255,27 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 				k = hashcache.KeyOf(t.sealed) // Read picked another cookie than Peek
 			}
 			e.sessions.Put(&k, openedSession{claims: claims, binding: t.binding, expires: t.expires}, minTime(t.expires, claims.Expiry.Time), e.jar.Codec.Now())
-			e.remember(t.sealed, true, claims, t.binding, t.expires, m)
+			hk := e.hotKey(t.sealed)
+			e.remember(&hk, t.sealed, true, claims, t.binding, t.expires, m)
 		} else {
-			e.remember(t.raw, false, claims, t.binding, time.Time{}, m)
+			hk := e.hotKey(t.raw)
+			e.remember(&hk, t.raw, false, claims, t.binding, time.Time{}, m)
 		}
 	}
 	return claims, t.binding, m, nil
 }
 
-// remember puts a verified credential into the hot cache. It is kept no
-// longer than its token (after that, Recheck refuses it anyway) or cookie.
-func (e *Engine) remember(cred string, cookie bool, claims *tokens.Claims, b cookies.Binding, sealedExp time.Time, m *mapped) {
+// remember puts a verified credential, whose key is hk (hotKey(cred): the
+// caller has it already on the session cache's path), into the hot cache.
+// It is kept no longer than its token (after that, Recheck refuses it
+// anyway) or cookie. On the slow path the key is made from the credential
+// that was verified, never from the one looked up before it.
+func (e *Engine) remember(hk *hashcache.Key, cred string, cookie bool, claims *tokens.Claims, b cookies.Binding, sealedExp time.Time, m *mapped) {
 	exp := claims.Expiry.Time
 	if cookie {
 		exp = minTime(exp, sealedExp)
 	}
-	hk := e.hotKey(cred)
-	e.hot.Put(&hk, hotCred{cred: cred, cookie: cookie, claims: claims, binding: b, expires: sealedExp, m: m}, exp, e.jar.Codec.Now())
+	e.hot.Put(hk, hotCred{cred: cred, cookie: cookie, claims: claims, binding: b, expires: sealedExp, m: m}, exp, e.jar.Codec.Now())
 }
 
 // presented returns the credential the request would be judged by, without
