@@ -24,7 +24,7 @@ func TestLoginProvisions(t *testing.T) {
 		"AUTHGATE_PROVISION_WEBHOOK_URL":      hook.URL,
 		"AUTHGATE_PROVISION_WEBHOOK_SECRET":   string(secret),
 	}})
-	pool := pg.Pool(t)
+	db := pg.DB(t)
 	q := `SELECT sub, email, "name", org, "lastLoginAt" FROM members WHERE sub = $1`
 
 	env.NewBrowser().LoginAs("alice")
@@ -32,10 +32,10 @@ func TestLoginProvisions(t *testing.T) {
 	var ok bool
 	waitFor(t, "first upsert", func() bool {
 		var sub string
-		if pool.QueryRow(context.Background(), `SELECT sub FROM members LIMIT 1`).Scan(&sub) != nil {
+		if db.QueryRowContext(context.Background(), `SELECT sub FROM members LIMIT 1`).Scan(&sub) != nil {
 			return false
 		}
-		r, ok = readRow(t, pool, q, sub)
+		r, ok = readRow(t, db, q, sub)
 		return ok
 	})
 	if str(r.Email) != "alice@example.com" || str(r.Name) != "Alice Admin" || str(r.Org) != "org-1" {
@@ -49,9 +49,9 @@ func TestLoginProvisions(t *testing.T) {
 	first := r.LastLogin
 	env.Clock.Advance(time.Minute)
 	env.NewBrowser().LoginAs("alice")
-	waitFor(t, "second upsert", func() bool { r, _ = readRow(t, pool, q, *r.ID); return r.LastLogin.After(first) })
+	waitFor(t, "second upsert", func() bool { r, _ = readRow(t, db, q, *r.ID); return r.LastLogin.After(first) })
 	var n int
-	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM members`).Scan(&n)
+	_ = db.QueryRowContext(context.Background(), `SELECT count(*) FROM members`).Scan(&n)
 	if n != 1 || len(hook.got()) < 1 {
 		t.Fatalf("rows %d after two logins of one user", n)
 	}

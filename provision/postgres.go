@@ -2,13 +2,13 @@ package provision
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lib/pq"
 )
 
 // Fields a sink writes, and the default column of each (the seed's names).
@@ -39,49 +39,80 @@ type PostgresOptions struct {
 // updated on later ones. A field the token does not carry (an empty email,
 // say) is inserted as NULL and never overwrites a stored value.
 type Postgres struct {
-	pool  *pgxpool.Pool
+	db    *sql.DB
 	sql   string
 	cols  []string // fields, in parameter order
 	table string   // quoted, for messages
 }
 
-// NewPostgres prepares the sink. It does not connect: the pool dials on first
-// use, so a database that is down at start-up delays nothing but the upserts
-// (see Check).
+// NewPostgres prepares the sink. It does not connect: database/sql dials on
+// first use, so a database that is down at start-up delays nothing but the
+// upserts (see Check).
 func NewPostgres(o PostgresOptions) (*Postgres, error) {
-	cfg, err := pgxpool.ParseConfig(o.URL)
+	cfg, err := postgresConfig(o.URL)
 	if err != nil {
-		// pgx's message may quote the URL, password included.
-		return nil, errors.New("provision: postgres: invalid connection URL")
+		return nil, err
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.MaxConns > 8 {
-		cfg.MaxConns = 8 // one upsert per login; a sidecar needs few connections
-	}
-	if cfg.ConnConfig.RuntimeParams == nil {
-		cfg.ConnConfig.RuntimeParams = map[string]string{}
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "authgate"
 	p := &Postgres{}
 	if err := p.build(o.Table, o.Columns); err != nil {
 		return nil, err
 	}
-	if p.pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
-		return nil, fmt.Errorf("provision: postgres: %w", err)
+	c, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, errors.New("provision: postgres: invalid connection URL")
 	}
+	p.db = sql.OpenDB(c)
+	// One upsert per login; a sidecar needs few connections. Up to all of
+	// them stay open between logins (database/sql keeps two by default), for
+	// at most 30 minutes idle and an hour in all.
+	p.db.SetMaxOpenConns(8)
+	p.db.SetMaxIdleConns(8)
+	p.db.SetConnMaxIdleTime(30 * time.Minute)
+	p.db.SetConnMaxLifetime(time.Hour)
 	return p, nil
 }
 
-// build writes the upsert statement. Identifiers are quoted (pgx.Identifier),
-// so a configured name keeps its case ("organizationId") and cannot inject SQL.
+// postgresConfig parses a connection URL (or key=value string) the way lib/pq
+// does, PG* environment variables, ~/.pgpass and service files included, and
+// applies authgate's defaults.
+func postgresConfig(dsn string) (pq.Config, error) {
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		// lib/pq's message may quote the URL, password included.
+		return pq.Config{}, errors.New("provision: postgres: invalid connection URL")
+	}
+	// lib/pq leaves SSLMode empty when nothing named one (neither the URL,
+	// nor PGSSLMODE, nor a service file; sslrootcert=system makes it
+	// verify-full, a Unix socket disable) and then requires TLS. libpq's
+	// default (psql's) is prefer: TLS when the server offers it, plain
+	// otherwise. Keep that, so a URL that works with psql works here.
+	if cfg.SSLMode == "" {
+		cfg.SSLMode = pq.SSLModePrefer
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	cfg.ApplicationName = "authgate"
+	return cfg, nil
+}
+
+// build writes the upsert statement. Identifiers are quoted
+// (pq.QuoteIdentifier), so a configured name keeps its case ("organizationId")
+// and cannot inject SQL.
 func (p *Postgres) build(table string, columns map[string]string) error {
 	parts := strings.Split(table, ".")
 	if table == "" || len(parts) > 2 {
 		return fmt.Errorf("provision: postgres: table %q must be table or schema.table", table)
 	}
-	p.table = pgx.Identifier(parts).Sanitize()
+	// PostgreSQL names cannot hold NUL, and pq.QuoteIdentifier would cut the
+	// name there: refuse it rather than write to another table or column.
+	if strings.ContainsRune(table, 0) {
+		return fmt.Errorf("provision: postgres: table %q contains a NUL byte", table)
+	}
+	for i, part := range parts {
+		parts[i] = pq.QuoteIdentifier(part)
+	}
+	p.table = strings.Join(parts, ".")
 	col := func(f string) string {
 		if columns == nil {
 			return f
@@ -98,7 +129,10 @@ func (p *Postgres) build(table string, columns map[string]string) error {
 		if c == "" {
 			continue
 		}
-		q := pgx.Identifier{c}.Sanitize()
+		if strings.ContainsRune(c, 0) {
+			return fmt.Errorf("provision: postgres: column %q (field %s) contains a NUL byte", c, f)
+		}
+		q := pq.QuoteIdentifier(c)
 		p.cols = append(p.cols, f)
 		names = append(names, q)
 		params = append(params, fmt.Sprintf("$%d", len(params)+1))
@@ -112,7 +146,7 @@ func (p *Postgres) build(table string, columns map[string]string) error {
 	}
 	p.sql = fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
 		p.table, strings.Join(names, ", "), strings.Join(params, ", "),
-		pgx.Identifier{col(FieldID)}.Sanitize(), strings.Join(updates, ", "))
+		pq.QuoteIdentifier(col(FieldID)), strings.Join(updates, ", "))
 	return nil
 }
 
@@ -139,7 +173,7 @@ func (p *Postgres) Provision(ctx context.Context, u User) error {
 			args[i] = u.LastLoginAt
 		}
 	}
-	if _, err := p.pool.Exec(ctx, p.sql, args...); err != nil {
+	if _, err := p.db.ExecContext(ctx, p.sql, args...); err != nil {
 		return fmt.Errorf("upsert into %s: %w", p.table, err)
 	}
 	return nil
@@ -148,16 +182,20 @@ func (p *Postgres) Provision(ctx context.Context, u User) error {
 // Check verifies that the table and columns exist, without writing: run at
 // start-up so a misnamed column is reported before the first login.
 func (p *Postgres) Check(ctx context.Context) error {
-	// The upsert itself, against no row: PREPARE resolves every name.
-	conn, err := p.pool.Acquire(ctx)
+	// A connection of its own first, so that the database being unreachable
+	// reads differently from a wrong name.
+	conn, err := p.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("provision: postgres: connect: %w", err)
 	}
-	defer conn.Release()
-	if _, err := conn.Conn().Prepare(ctx, "authgate_provision_check", p.sql); err != nil {
+	defer conn.Close()
+	// The upsert itself, prepared and never executed: PREPARE resolves every
+	// name.
+	st, err := conn.PrepareContext(ctx, p.sql)
+	if err != nil {
 		return fmt.Errorf("provision: postgres: %s: %w", p.table, err)
 	}
-	_ = conn.Conn().Deallocate(ctx, "authgate_provision_check")
+	_ = st.Close()
 	return nil
 }
 
@@ -165,7 +203,7 @@ func (p *Postgres) Check(ctx context.Context) error {
 func (p *Postgres) SQL() string { return p.sql }
 
 // Close closes the connection pool.
-func (p *Postgres) Close() { p.pool.Close() }
+func (p *Postgres) Close() { _ = p.db.Close() }
 
 func nullable(s string) any {
 	if s == "" {

@@ -2,11 +2,12 @@ package provision_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authgate/authgate/internal/pgtest"
 	"github.com/authgate/authgate/provision"
@@ -17,12 +18,12 @@ type row struct {
 	LastLogin            time.Time
 }
 
-func readRow(t *testing.T, pool *pgxpool.Pool, query, id string) (row, bool) {
+func readRow(t *testing.T, db *sql.DB, query, id string) (row, bool) {
 	t.Helper()
 	var r row
-	err := pool.QueryRow(context.Background(), query, id).Scan(&r.ID, &r.Email, &r.Name, &r.Org, &r.LastLogin)
+	err := db.QueryRowContext(context.Background(), query, id).Scan(&r.ID, &r.Email, &r.Name, &r.Org, &r.LastLogin)
 	if err != nil {
-		if strings.Contains(err.Error(), "no rows") {
+		if errors.Is(err, sql.ErrNoRows) {
 			return r, false
 		}
 		t.Fatalf("query: %v", err)
@@ -39,7 +40,7 @@ func str(p *string) string {
 
 func TestPostgresUpsert(t *testing.T) {
 	pg := pgtest.Start(t)
-	pool := pg.Pool(t)
+	db := pg.DB(t)
 	ctx := context.Background()
 
 	t.Run("seed table, default columns", func(t *testing.T) {
@@ -62,12 +63,12 @@ func TestPostgresUpsert(t *testing.T) {
 		if err := s.Provision(ctx, u); err != nil {
 			t.Fatalf("first login: %v", err)
 		}
-		r, ok := readRow(t, pool, q, "user-1")
+		r, ok := readRow(t, db, q, "user-1")
 		if !ok || str(r.Email) != "a@example.com" || str(r.Name) != "Alice" || str(r.Org) != "org-1" || !r.LastLogin.Equal(first) {
 			t.Fatalf("after first login: %v %+v", ok, r)
 		}
 		var created time.Time
-		_ = pool.QueryRow(ctx, `SELECT "createdAt" FROM users WHERE "id" = 'user-1'`).Scan(&created)
+		_ = db.QueryRowContext(ctx, `SELECT "createdAt" FROM users WHERE "id" = 'user-1'`).Scan(&created)
 
 		// Later login: updated in place (one row), lastLoginAt moves, and a
 		// claim the token no longer carries does not erase the stored value.
@@ -76,13 +77,13 @@ func TestPostgresUpsert(t *testing.T) {
 		if err := s.Provision(ctx, u2); err != nil {
 			t.Fatalf("second login: %v", err)
 		}
-		r, _ = readRow(t, pool, q, "user-1")
+		r, _ = readRow(t, db, q, "user-1")
 		if str(r.Email) != "alice@new.example" || str(r.Name) != "Alice" || str(r.Org) != "org-2" || !r.LastLogin.Equal(second) {
 			t.Fatalf("after second login: %+v", r)
 		}
 		var n int
 		var created2 time.Time
-		_ = pool.QueryRow(ctx, `SELECT count(*), min("createdAt") FROM users`).Scan(&n, &created2)
+		_ = db.QueryRowContext(ctx, `SELECT count(*), min("createdAt") FROM users`).Scan(&n, &created2)
 		if n != 1 || !created2.Equal(created) {
 			t.Fatalf("rows = %d, createdAt %v → %v (an update must not re-insert)", n, created, created2)
 		}
@@ -91,7 +92,7 @@ func TestPostgresUpsert(t *testing.T) {
 		if err := s.Provision(ctx, provision.User{ID: "user-2", LastLoginAt: first}); err != nil {
 			t.Fatal(err)
 		}
-		r, _ = readRow(t, pool, q, "user-2")
+		r, _ = readRow(t, db, q, "user-2")
 		if r.Email != nil || r.Name != nil || r.Org != nil {
 			t.Fatalf("absent claims stored as %+v", r)
 		}
@@ -101,7 +102,7 @@ func TestPostgresUpsert(t *testing.T) {
 		if err := s.Provision(ctx, evil); err != nil {
 			t.Fatal(err)
 		}
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
+		_ = db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
 		if n != 3 {
 			t.Fatalf("rows after hostile values = %d", n)
 		}
@@ -133,7 +134,7 @@ func TestPostgresUpsert(t *testing.T) {
 		}
 		var n int
 		var seen time.Time
-		if err := pool.QueryRow(ctx, `SELECT count(*), max(last_seen) FROM app."Accounts"`).Scan(&n, &seen); err != nil || n != 1 || seen.Second() != 1 {
+		if err := db.QueryRowContext(ctx, `SELECT count(*), max(last_seen) FROM app."Accounts"`).Scan(&n, &seen); err != nil || n != 1 || seen.Second() != 1 {
 			t.Fatalf("rows %d, last_seen %v, %v", n, seen, err)
 		}
 	})
@@ -155,6 +156,49 @@ func TestPostgresUpsert(t *testing.T) {
 		}
 		if _, err := provision.NewPostgres(provision.PostgresOptions{URL: pg.URL(), Table: "a.b.c"}); err == nil {
 			t.Fatal("three-part table name accepted")
+		}
+		// PostgreSQL names cannot hold NUL; quoting would cut the name there
+		// and write to another table or column.
+		for _, o := range []provision.PostgresOptions{
+			{URL: pg.URL(), Table: "users\x00; DROP TABLE users"},
+			{URL: pg.URL(), Table: "app.users\x00x"},
+			{URL: pg.URL(), Table: "users", Columns: map[string]string{"id": "id", "email": "mail\x00x", "lastLoginAt": "lastLoginAt"}},
+			{URL: pg.URL(), Table: "users", Columns: map[string]string{"id": "id\x00", "lastLoginAt": "lastLoginAt"}},
+		} {
+			if _, err := provision.NewPostgres(o); err == nil || !strings.Contains(err.Error(), "NUL") {
+				t.Errorf("NUL in table %q, columns %q: %v", o.Table, o.Columns, err)
+			}
+		}
+	})
+
+	t.Run("sslmode defaults to prefer", func(t *testing.T) {
+		// The test server has no TLS. A URL that names no sslmode works
+		// against it, as with libpq (psql) and pgx: prefer, not lib/pq's
+		// own default of require, which would fail here.
+		provision.UnsetPGEnv(t)
+		pg.Exec(t, `CREATE TABLE plain (id text PRIMARY KEY, "lastLoginAt" timestamptz NOT NULL)`)
+		url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", pg.Port())
+		s, err := provision.NewPostgres(provision.PostgresOptions{URL: url, Table: "plain", Columns: map[string]string{"id": "id", "lastLoginAt": "lastLoginAt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Check(ctx); err != nil {
+			t.Fatalf("Check without sslmode: %v", err)
+		}
+		if err := s.Provision(ctx, provision.User{ID: "p", LastLoginAt: time.Now()}); err != nil {
+			t.Fatalf("upsert without sslmode: %v", err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM plain WHERE id = 'p'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("rows %d, %v", n, err)
+		}
+		// The sink's connections stay open, named authgate, without TLS.
+		var conns, ssl int
+		err = db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE s.ssl)
+			FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'authgate'`).Scan(&conns, &ssl)
+		if err != nil || conns == 0 || ssl != 0 {
+			t.Fatalf("connections named authgate: %d (%d with TLS), %v", conns, ssl, err)
 		}
 	})
 

@@ -15,12 +15,13 @@
 // signal, so a test killed mid-run leaves no server holding a port.
 //
 //	pg := pgtest.Start(t)
-//	pool := pg.Pool(t)         // pgx pool on the "postgres" database
+//	db := pg.DB(t)             // *sql.DB (lib/pq) on the "postgres" database
 //	url := pg.URL()            // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 package pgtest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lib/pq"
 
 	"github.com/authgate/authgate/internal/testproc"
 )
@@ -64,30 +65,41 @@ func (s *Server) DatabaseURL(db string) string {
 // Port is the TCP port the server listens on.
 func (s *Server) Port() int { return s.port }
 
-// Pool returns a pgx pool on the "postgres" database, closed at the end of the test.
-func (s *Server) Pool(t testing.TB) *pgxpool.Pool {
+// DB returns a database/sql handle (lib/pq) on the "postgres" database,
+// closed at the end of the test.
+func (s *Server) DB(t testing.TB) *sql.DB {
 	t.Helper()
-	p, err := pgxpool.New(context.Background(), s.URL())
+	db, err := open(s.URL())
 	if err != nil {
-		t.Fatalf("pgtest: pool: %v", err)
+		t.Fatalf("pgtest: open: %v", err)
 	}
-	t.Cleanup(p.Close)
-	return p
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
-// Exec runs SQL statements on the "postgres" database.
-func (s *Server) Exec(t testing.TB, sql string, args ...any) {
+// Exec runs SQL statements on the "postgres" database. Without args, several
+// statements separated by semicolons run in one go.
+func (s *Server) Exec(t testing.TB, query string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := pgxpool.New(ctx, s.URL())
+	db, err := open(s.URL())
 	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
+		t.Fatalf("pgtest: open: %v", err)
 	}
-	defer p.Close()
-	if _, err := p.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("pgtest: %s: %v", firstLine(sql), err)
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("pgtest: %s: %v", firstLine(query), err)
 	}
+}
+
+// open returns a handle on url; it does not connect.
+func open(url string) (*sql.DB, error) {
+	c, err := pq.NewConnector(url)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 // Start creates a cluster and starts the server; t.Cleanup stops it and
@@ -173,12 +185,12 @@ func (s *Server) launch(bin, data string, port int, cred *syscall.Credential) (f
 	err = p.WaitReady(readyTimeout, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		pool, err := pgxpool.New(ctx, url)
+		db, err := open(url)
 		if err != nil {
 			return err
 		}
-		defer pool.Close()
-		return pool.Ping(ctx)
+		defer db.Close()
+		return db.PingContext(ctx)
 	})
 	if err != nil {
 		stop()

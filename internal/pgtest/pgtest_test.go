@@ -11,7 +11,7 @@ func TestStart(t *testing.T) {
 	pg := pgtest.Start(t)
 	pg.Exec(t, `CREATE TABLE t (id text PRIMARY KEY)`)
 	var n int
-	if err := pg.Pool(t).QueryRow(context.Background(), `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 0 {
+	if err := pg.DB(t).QueryRowContext(context.Background(), `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("count = %d, %v", n, err)
 	}
 }
