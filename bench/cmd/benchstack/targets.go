@@ -95,16 +95,13 @@ var targets = []target{
 		}}, nil
 	}},
 	{name: "authgate-bearer", what: "authgate proxy mode, bearer token", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
-		p, url, err := e.startAuthgate(dir, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
-			if err := expectDenied(url + "/"); err != nil {
-				return err
-			}
-			return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
-		}}, nil
+		return e.bearerInstance(dir, nil)
+	}},
+	{name: "authgate-gogc200", what: "authgate-bearer with GOGC=200", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
+		// A diagnostic: how much of proxy mode's cost is the collector's
+		// pacing (Go's default, GOGC=100, collects every ~3 MB allocated
+		// here), and what memory it takes to buy that back.
+		return e.bearerInstance(dir, map[string]string{"GOGC": "200"})
 	}},
 	{name: "authgate-cookie", what: "authgate proxy mode, session cookie", baseline: "bare-cookie", start: func(e *env, dir string) (*instance, error) {
 		p, url, err := e.startAuthgate(dir, nil)
@@ -209,6 +206,21 @@ func (e *env) bareInstance(dir, header, upstreamHeader string, flags ...string) 
 			return expect(url+"/echo", h, 200, "upstream", upstreamHeader)
 		}
 		return expect(url+"/", h, 200, "", "")
+	}}, nil
+}
+
+// bearerInstance is authgate in proxy mode loaded with the bearer token,
+// with extra environment.
+func (e *env) bearerInstance(dir string, extra map[string]string) (*instance, error) {
+	p, url, err := e.startAuthgate(dir, extra)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
+		if err := expectDenied(url + "/"); err != nil {
+			return err
+		}
+		return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
 	}}, nil
 }
 
