@@ -59,7 +59,7 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 	}
 	c, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
-		return nil, errors.New("provision: postgres: invalid connection URL")
+		return nil, errInvalidURL
 	}
 	p.db = sql.OpenDB(c)
 	// One upsert per login; a sidecar needs few connections. Up to all of
@@ -72,6 +72,11 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 	return p, nil
 }
 
+// errInvalidURL is every refusal of the connection settings. lib/pq also
+// refuses some PG* environment variables (set but empty, or ones it does not
+// support, such as PGGSSENCMODE), so the message names them too.
+var errInvalidURL = errors.New("provision: postgres: invalid connection URL (or a PG* environment variable lib/pq refuses)")
+
 // postgresConfig parses a connection URL (or key=value string) the way lib/pq
 // does, PG* environment variables, ~/.pgpass and service files included, and
 // applies authgate's defaults.
@@ -79,7 +84,7 @@ func postgresConfig(dsn string) (pq.Config, error) {
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		// lib/pq's message may quote the URL, password included.
-		return pq.Config{}, errors.New("provision: postgres: invalid connection URL")
+		return pq.Config{}, errInvalidURL
 	}
 	// lib/pq leaves SSLMode empty when nothing named one (neither the URL,
 	// nor PGSSLMODE, nor a service file; sslrootcert=system makes it

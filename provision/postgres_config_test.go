@@ -107,8 +107,13 @@ func TestPostgresConfigInvalid(t *testing.T) {
 		"mysql://u:secret-pw@db.example/app",
 	} {
 		_, err := postgresConfig(dsn)
-		if err == nil || err.Error() != "provision: postgres: invalid connection URL" {
+		if err != errInvalidURL {
 			t.Errorf("%s: %v", dsn, err)
 		}
+	}
+	// A PG* variable lib/pq refuses gets the same error, which names them.
+	t.Setenv("PGSSLMODE", "")
+	if _, err := postgresConfig("postgres://u:secret-pw@db.example/app"); err != errInvalidURL || !strings.Contains(err.Error(), "PG*") {
+		t.Errorf("PGSSLMODE set but empty: %v", err)
 	}
 }
