@@ -87,12 +87,7 @@ var targets = []target{
 		if err != nil {
 			return nil, err
 		}
-		return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
-			if err := expectDenied(url + "/"); err != nil {
-				return err
-			}
-			return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-Forwarded-Email")
-		}}, nil
+		return e.bearerRow(p, url, "X-Forwarded-Email"), nil
 	}},
 	{name: "authgate-bearer", what: "authgate proxy mode, bearer token", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		return e.bearerInstance(dir, nil)
@@ -216,12 +211,19 @@ func (e *env) bearerInstance(dir string, extra map[string]string) (*instance, er
 	if err != nil {
 		return nil, err
 	}
+	return e.bearerRow(p, url, "X-User-Sub"), nil
+}
+
+// bearerRow is an authenticating proxy p at url loaded with the bearer token.
+// Its check: a request without credentials is denied, and one with the token
+// reaches the upstream carrying identityHeader.
+func (e *env) bearerRow(p *proc, url, identityHeader string) *instance {
 	return &instance{load: load{url: url + "/", headers: []string{e.bearer()}}, procs: []*proc{p}, check: func() error {
 		if err := expectDenied(url + "/"); err != nil {
 			return err
 		}
-		return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", "X-User-Sub")
-	}}, nil
+		return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", identityHeader)
+	}}
 }
 
 func (e *env) missInstance(dir string, extra map[string]string) (*instance, error) {
