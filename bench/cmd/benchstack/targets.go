@@ -123,26 +123,14 @@ var targets = []target{
 		if err != nil {
 			return nil, err
 		}
-		h := []string{e.bearer(), hFwdMethod, hFwdProto, hFwdHost, hFwdURI}
-		return &instance{load: load{url: url + "/auth/forward", headers: h}, procs: []*proc{p}, check: func() error {
-			if err := expectDenied(url + "/auth/forward"); err != nil {
-				return err
-			}
-			return expect(url+"/auth/forward", h, 200, "response", "X-User-Sub")
-		}}, nil
+		return e.forwardRow(p, url+"/auth/forward", 200, "X-User-Sub"), nil
 	}},
 	{name: "o2p-auth", what: "oauth2-proxy /oauth2/auth, bearer", baseline: "fa-trivial", needs: "oauth2-proxy", start: func(e *env, dir string) (*instance, error) {
 		p, url, err := e.startOAuth2Proxy(dir)
 		if err != nil {
 			return nil, err
 		}
-		h := []string{e.bearer(), hFwdMethod, hFwdProto, hFwdHost, hFwdURI}
-		return &instance{load: load{url: url + "/oauth2/auth", headers: h}, procs: []*proc{p}, check: func() error {
-			if err := expectDenied(url + "/oauth2/auth"); err != nil {
-				return err
-			}
-			return expect(url+"/oauth2/auth", h, 202, "response", "X-Auth-Request-Email")
-		}}, nil
+		return e.forwardRow(p, url+"/oauth2/auth", 202, "X-Auth-Request-Email"), nil
 	}},
 	{name: "nginx-trivial", what: "nginx auth_request → trivial handler", baseline: "nginx-trivial", start: func(e *env, dir string) (*instance, error) {
 		fa, faURL, err := e.startGo(dir, "fatrivial")
@@ -223,6 +211,20 @@ func (e *env) bearerRow(p *proc, url, identityHeader string) *instance {
 			return err
 		}
 		return expect(url+"/echo", []string{e.bearer()}, 200, "upstream", identityHeader)
+	}}
+}
+
+// forwardRow is a forward-auth endpoint of p loaded with the bearer token and
+// the forwarded description of a request. Its check: a request without
+// credentials is denied, and one with the token answers status carrying
+// identityHeader.
+func (e *env) forwardRow(p *proc, endpoint string, status int, identityHeader string) *instance {
+	h := []string{e.bearer(), hFwdMethod, hFwdProto, hFwdHost, hFwdURI}
+	return &instance{load: load{url: endpoint, headers: h}, procs: []*proc{p}, check: func() error {
+		if err := expectDenied(endpoint); err != nil {
+			return err
+		}
+		return expect(endpoint, h, status, "response", identityHeader)
 	}}
 }
 
