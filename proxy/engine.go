@@ -216,9 +216,10 @@ func (e *Engine) verified(r *http.Request) (*tokens.Claims, cookies.Binding, *ma
 		// neither cache, the slow path reads the header exactly as net/http
 		// does.
 		cred, cookie := e.presented(r.Header)
-		var hk hashcache.Key
+		// Made even for an empty credential (Peek may find an empty cookie),
+		// so a session hit below always remembers under hotKey(cred).
+		hk := e.hotKey(cred)
 		if cred != "" {
-			hk = e.hotKey(cred)
 			if h, ok := e.hot.Get(&hk); ok && h.cookie == cookie && sameCredential(h.cred, cred) &&
 				(!cookie || !e.jar.Codec.Expired(h.expires)) {
 				if err := e.verifier.Recheck(h.claims); err != nil {
