@@ -20,8 +20,8 @@ import (
 //
 // Written out rather than executed as an html/template: executing any
 // template makes the linker keep every exported method of every type in the
-// binary (text/template calls reflect.Value.MethodByName), which is 8 MB of
-// go-redis and pgx code that nothing calls (see deploy's
+// binary (text/template calls reflect.Value.MethodByName): 8 MB of database
+// client code that nothing calls, when it last happened (see deploy's
 // TestBinaryKeepsDeadCodeElimination). Each value sits in a double-quoted
 // attribute, escaped by html.EscapeString.
 func completePage(script, exchange, rd, login string) string {

@@ -94,7 +94,7 @@ var targets = []target{
 	}},
 	{name: "authgate-gogc200", what: "authgate-bearer with GOGC=200", baseline: "bare", start: func(e *env, dir string) (*instance, error) {
 		// A diagnostic: how much of proxy mode's cost is the collector's
-		// pacing (Go's default, GOGC=100, collects every ~3 MB allocated
+		// pacing (Go's default, GOGC=100, collects about every 2.5 MB allocated
 		// here), and what memory it takes to buy that back.
 		return e.bearerInstance(dir, map[string]string{"GOGC": "200"})
 	}},
