@@ -25,9 +25,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/store"
 )
 
@@ -66,95 +66,95 @@ var StoreOps = []string{"put", "put_new", "get", "take", "delete", "ping"}
 // Metrics holds authgate's collectors. A nil *Metrics is valid and records
 // nothing, so callers need no nil checks.
 type Metrics struct {
-	allow, deny             map[string]prometheus.Counter
-	allowOther, denyOther   prometheus.Counter
-	verifyHit, verifyMiss   prometheus.Observer
-	cacheHits, cacheMisses  prometheus.Counter
-	jwksFetches, jwksFailed prometheus.Counter
-	tokenCalls              map[string]prometheus.Counter
-	tokenErrors             *prometheus.CounterVec
-	refreshes               map[string]prometheus.Counter
-	storeErrors             map[string]prometheus.Counter
-	inFlight                prometheus.Gauge
+	allow, deny             map[string]*promtext.Counter
+	allowOther, denyOther   *promtext.Counter
+	verifyHit, verifyMiss   *promtext.Histogram
+	cacheHits, cacheMisses  *promtext.Counter
+	jwksFetches, jwksFailed *promtext.Counter
+	tokenCalls              map[string]*promtext.Counter
+	tokenErrors             *promtext.CounterVec
+	refreshes               map[string]*promtext.Counter
+	storeErrors             map[string]*promtext.Counter
+	inFlight                *promtext.Gauge
 }
 
 // New creates the collectors and registers them on reg. It panics if they are
-// already registered there (a wiring bug, as with prometheus.MustRegister).
-func New(reg prometheus.Registerer) *Metrics {
-	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+// already registered there (a wiring bug).
+func New(reg *promtext.Registry) *Metrics {
+	decisions := promtext.NewCounterVec(promtext.Opts{
 		Name: "authgate_decisions_total",
 		Help: "Decisions of the decision engine (proxy and forward-auth), by outcome and reason.",
-	}, []string{"outcome", "reason"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	}, "outcome", "reason")
+	latency := promtext.NewHistogramVec(promtext.Opts{
 		Name: "authgate_token_verification_seconds",
 		Help: "Time to verify an access token; cache=hit skips the signature check.",
+	},
 		// 10µs … 0.65s: a cache hit is microseconds, a signature tens of
 		// microseconds, a JWKS refetch on an unknown kid milliseconds or more.
-		Buckets: prometheus.ExponentialBuckets(0.00001, 4, 9),
-	}, []string{"cache"})
+		promtext.ExponentialBuckets(0.00001, 4, 9), "cache")
 	m := &Metrics{
-		allow: map[string]prometheus.Counter{},
-		deny:  map[string]prometheus.Counter{},
-		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+		allow: map[string]*promtext.Counter{},
+		deny:  map[string]*promtext.Counter{},
+		cacheHits: promtext.NewCounter(promtext.Opts{
 			Name: "authgate_token_cache_hits_total",
 			Help: "Access-token verifications answered from the verified-token cache.",
 		}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+		cacheMisses: promtext.NewCounter(promtext.Opts{
 			Name: "authgate_token_cache_misses_total",
 			Help: "Access-token verifications that needed a signature check.",
 		}),
-		jwksFetches: prometheus.NewCounter(prometheus.CounterOpts{
+		jwksFetches: promtext.NewCounter(promtext.Opts{
 			Name: "authgate_jwks_fetches_total",
 			Help: "Downloads of the provider's JWKS (start-up, readiness and unknown key ids).",
 		}),
-		jwksFailed: prometheus.NewCounter(prometheus.CounterOpts{
+		jwksFailed: promtext.NewCounter(promtext.Opts{
 			Name: "authgate_jwks_fetch_failures_total",
 			Help: "JWKS downloads that failed; the last good key set keeps serving.",
 		}),
-		tokenCalls: map[string]prometheus.Counter{},
-		tokenErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		tokenCalls: map[string]*promtext.Counter{},
+		tokenErrors: promtext.NewCounterVec(promtext.Opts{
 			Name: "authgate_token_endpoint_errors_total",
 			Help: "Failed token-endpoint calls, by grant and kind (OAuth error code, transport or status).",
-		}, []string{"grant", "kind"}),
-		refreshes:   map[string]prometheus.Counter{},
-		storeErrors: map[string]prometheus.Counter{},
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, "grant", "kind"),
+		refreshes:   map[string]*promtext.Counter{},
+		storeErrors: map[string]*promtext.Counter{},
+		inFlight: promtext.NewGauge(promtext.Opts{
 			Name: "authgate_http_requests_in_flight",
 			Help: "Requests being served on the proxy listener.",
 		}),
 	}
 	for _, r := range DecisionReasons {
-		m.allow[r] = decisions.WithLabelValues("allow", r)
-		m.deny[r] = decisions.WithLabelValues("deny", r)
+		m.allow[r] = decisions.With("allow", r)
+		m.deny[r] = decisions.With("deny", r)
 	}
-	m.allowOther = decisions.WithLabelValues("allow", "other")
-	m.denyOther = decisions.WithLabelValues("deny", "other")
-	m.verifyHit = latency.WithLabelValues("hit")
-	m.verifyMiss = latency.WithLabelValues("miss")
+	m.allowOther = decisions.With("allow", "other")
+	m.denyOther = decisions.With("deny", "other")
+	m.verifyHit = latency.With("hit")
+	m.verifyMiss = latency.With("miss")
 
-	tokenCalls := prometheus.NewCounterVec(prometheus.CounterOpts{
+	tokenCalls := promtext.NewCounterVec(promtext.Opts{
 		Name: "authgate_token_endpoint_requests_total",
 		Help: "Calls to the provider's token endpoint, by grant.",
-	}, []string{"grant"})
+	}, "grant")
 	for _, g := range Grants {
-		m.tokenCalls[g] = tokenCalls.WithLabelValues(g)
+		m.tokenCalls[g] = tokenCalls.With(g)
 		for _, k := range OAuthErrorKinds {
-			m.tokenErrors.WithLabelValues(g, k) // present at 0, so rate() works from the start
+			m.tokenErrors.With(g, k) // present at 0, so rate() works from the start
 		}
 	}
-	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{
+	refreshes := promtext.NewCounterVec(promtext.Opts{
 		Name: "authgate_refreshes_total",
 		Help: "Session refreshes (/auth/refresh), by outcome.",
-	}, []string{"outcome"})
+	}, "outcome")
 	for _, o := range RefreshOutcomes {
-		m.refreshes[o] = refreshes.WithLabelValues(o)
+		m.refreshes[o] = refreshes.With(o)
 	}
-	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+	storeErrors := promtext.NewCounterVec(promtext.Opts{
 		Name: "authgate_store_errors_total",
 		Help: "Store operations that failed (not counting absent keys), by operation.",
-	}, []string{"op"})
+	}, "op")
 	for _, op := range StoreOps {
-		m.storeErrors[op] = storeErrors.WithLabelValues(op)
+		m.storeErrors[op] = storeErrors.With(op)
 	}
 	reg.MustRegister(decisions, latency, m.cacheHits, m.cacheMisses, m.jwksFetches, m.jwksFailed,
 		tokenCalls, m.tokenErrors, refreshes, storeErrors, m.inFlight)
@@ -228,7 +228,7 @@ func (m *Metrics) TokenCall(grant string, err error) {
 	}
 	c.Inc()
 	if err != nil {
-		m.tokenErrors.WithLabelValues(grant, TokenErrorKind(err)).Inc()
+		m.tokenErrors.With(grant, TokenErrorKind(err)).Inc()
 	}
 }
 

@@ -13,19 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/oauth2"
 
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/store"
 	"github.com/authgate/authgate/tokens"
 )
 
-func scrape(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+func scrape(t *testing.T, reg *promtext.Registry) map[string]float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	reg.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	out := map[string]float64{}
 	sc := bufio.NewScanner(rec.Body)
 	for sc.Scan() {
@@ -61,7 +60,7 @@ func TestReasonSetClosed(t *testing.T) {
 }
 
 func TestCounters(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := New(reg)
 	m.Decision(true, "authenticated")
 	m.Decision(false, "token_expired")
@@ -148,7 +147,7 @@ func TestNilMetrics(t *testing.T) {
 
 // Two registries, two independent sets: no global state.
 func TestNoGlobals(t *testing.T) {
-	a, b := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a, b := promtext.NewRegistry(), promtext.NewRegistry()
 	New(a).Decision(true, "authenticated")
 	New(b)
 	if scrape(t, b)[`authgate_decisions_total{outcome="allow",reason="authenticated"}`] != 0 {

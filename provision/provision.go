@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/authgate/authgate/internal/promtext"
 
 	"github.com/authgate/authgate/identity"
 )
@@ -70,7 +70,7 @@ type Provisioner struct {
 	log      *slog.Logger
 	now      func() time.Time
 	wg       sync.WaitGroup
-	total    *prometheus.CounterVec
+	total    *promtext.CounterVec
 }
 
 // New returns a Provisioner for o.Sinks.
@@ -89,19 +89,19 @@ func New(o Options) *Provisioner {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.total = prometheus.NewCounterVec(prometheus.CounterOpts{
+	p.total = promtext.NewCounterVec(promtext.Opts{
 		Name: "authgate_provision_total",
 		Help: "User provisioning on login, by sink and outcome (success, failure).",
-	}, []string{"sink", "outcome"})
+	}, "sink", "outcome")
 	for _, s := range p.sinks {
-		p.total.WithLabelValues(s.Name(), "success")
-		p.total.WithLabelValues(s.Name(), "failure")
+		p.total.With(s.Name(), "success")
+		p.total.With(s.Name(), "failure")
 	}
 	return p
 }
 
 // Collector exposes the provisioning counters.
-func (p *Provisioner) Collector() prometheus.Collector { return p.total }
+func (p *Provisioner) Collector() promtext.Collector { return p.total }
 
 // Provision records the login of id. It returns an error (wrapping
 // ErrFailed) only when provisioning is required and a sink failed; otherwise
@@ -129,7 +129,7 @@ func (p *Provisioner) Provision(ctx context.Context, id identity.Identity) error
 	case p.slots <- struct{}{}:
 	default:
 		for _, s := range p.sinks {
-			p.total.WithLabelValues(s.Name(), "failure").Inc()
+			p.total.With(s.Name(), "failure").Inc()
 		}
 		p.log.WarnContext(ctx, "provisioning dropped: too many still running", "sub", u.ID)
 		return nil
@@ -159,14 +159,14 @@ func (p *Provisioner) run(ctx context.Context, u User) error {
 			began := time.Now()
 			err := s.Provision(ctx, u)
 			if err != nil {
-				p.total.WithLabelValues(s.Name(), "failure").Inc()
+				p.total.With(s.Name(), "failure").Inc()
 				// Never the user's email or name: logs are not the user table.
 				p.log.WarnContext(ctx, "provisioning failed", "sink", s.Name(), "sub", u.ID,
 					"required", p.required, "elapsed", time.Since(began).Round(time.Millisecond).String(), "error", err.Error())
 				errs[i] = fmt.Errorf("%s: %w", s.Name(), err)
 				return
 			}
-			p.total.WithLabelValues(s.Name(), "success").Inc()
+			p.total.With(s.Name(), "success").Inc()
 		}()
 	}
 	wg.Wait()

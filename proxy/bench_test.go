@@ -13,12 +13,12 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/devprovider"
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/internal/upstream"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
 	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/tokens"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The benchmarks below run authgate's whole request path in-process, without
@@ -243,7 +243,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 // BenchmarkServeHTTP/proxy-bearer is what operations cost per request.
 func BenchmarkServeHTTPWired(b *testing.B) {
 	g := newBenchGate(b)
-	m := metrics.New(prometheus.NewRegistry())
+	m := metrics.New(promtext.NewRegistry())
 	g.engine.OnDecision = func(d proxy.Decision) { m.Decision(d.Allow, d.Reason) }
 	h := requestid.Middleware(m.InFlight(g.h))
 	benchRun(b, h, g.upstream, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "upstream")

@@ -8,7 +8,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/authgate/authgate/internal/promtext"
 
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
@@ -31,7 +31,7 @@ type Backchannel struct {
 	Set    *Set
 	Logger *slog.Logger
 
-	outcomes *prometheus.CounterVec
+	outcomes *promtext.CounterVec
 }
 
 // NewBackchannel builds the handler.
@@ -40,20 +40,20 @@ func NewBackchannel(v *LogoutVerifier, st store.Store, set *Set, log *slog.Logge
 		log = slog.Default()
 	}
 	return &Backchannel{Verifier: v, Store: st, Set: set, Logger: log,
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		outcomes: promtext.NewCounterVec(promtext.Opts{
 			Name: "authgate_backchannel_logouts_total",
 			Help: "Back-channel logout requests by outcome (revoked, invalid, replay, error).",
-		}, []string{"outcome"}),
+		}, "outcome"),
 	}
 }
 
 // Collector exposes the handler's metrics.
-func (b *Backchannel) Collector() prometheus.Collector { return b.outcomes }
+func (b *Backchannel) Collector() promtext.Collector { return b.outcomes }
 
 func (b *Backchannel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	refuse := func(outcome, why string, err error) {
-		b.outcomes.WithLabelValues(outcome).Inc()
+		b.outcomes.With(outcome).Inc()
 		attrs := []any{"error_code", "invalid_request", "reason", why}
 		if err != nil {
 			attrs = append(attrs, "cause", err.Error())
@@ -114,13 +114,13 @@ func (b *Backchannel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.unavailable(w, r, err)
 		return
 	}
-	b.outcomes.WithLabelValues("revoked").Inc()
+	b.outcomes.With("revoked").Inc()
 	b.Logger.InfoContext(ctx, "back-channel logout", "kind", string(rev.Kind))
 	respond.JSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
 func (b *Backchannel) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	b.outcomes.WithLabelValues("error").Inc()
+	b.outcomes.With("error").Inc()
 	b.Logger.WarnContext(r.Context(), "back-channel logout not recorded", "error_code", "store_unavailable", "cause", err.Error())
 	respond.Error(w, http.StatusServiceUnavailable, "store_unavailable")
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/authgate/authgate/internal/promtext"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/oidcflow"
@@ -24,7 +24,7 @@ type lifecycle struct {
 	revocations *revocation.Set
 	backchannel http.Handler
 	provisioner oidcflow.Provisioner // nil when no sink is configured
-	collectors  []prometheus.Collector
+	collectors  []promtext.Collector
 	close       func()
 }
 

@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/authgate/authgate/internal/promtext"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
@@ -50,7 +50,7 @@ type App struct {
 	Ready func(context.Context) error
 	// Collectors are metrics of the session lifecycle (back-channel logout,
 	// provisioning) for the admin listener's registry.
-	Collectors []prometheus.Collector
+	Collectors []promtext.Collector
 	close      func()
 }
 

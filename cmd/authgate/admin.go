@@ -10,10 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/respond"
 )
 
@@ -24,17 +21,17 @@ type admin struct {
 	mux      *http.ServeMux
 	ready    atomic.Pointer[func(context.Context) error]
 	draining atomic.Bool
-	Registry *prometheus.Registry
+	Registry *promtext.Registry
 }
 
 func newAdmin(withPprof bool) *admin {
-	a := &admin{mux: http.NewServeMux(), Registry: prometheus.NewRegistry()}
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &admin{mux: http.NewServeMux(), Registry: promtext.NewRegistry()}
+	a.Registry.MustRegister(promtext.GoCollector(), promtext.ProcessCollector())
 	a.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("/readyz", a.readyz)
-	a.mux.Handle("/metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	a.mux.Handle("/metrics", a.Registry)
 	if withPprof {
 		// Registered here, not through the package's init on
 		// http.DefaultServeMux, so the proxy listener never serves it.
