@@ -347,9 +347,9 @@ func (h *Histogram) Observe(v float64) {
 func (h *Histogram) Count() uint64 { return h.count.Load() }
 
 func (h *Histogram) append(b []byte, name, labels string) []byte {
-	// Read the buckets first and the count last: a concurrent Observe may
-	// then show in the count and not yet in a bucket, never the other way,
-	// which keeps the +Inf bucket ≤ _count as consumers expect.
+	// Observe adds to its bucket before the count, so a scrape between the
+	// two would see more in the buckets than in _count. _count is therefore
+	// at least the +Inf bucket, as consumers of histograms expect.
 	var cum uint64
 	for i := range h.counts {
 		cum += h.counts[i].Load()

@@ -47,6 +47,12 @@ func GoCollector() Collector {
 			read("/memory/classes/heap/objects:bytes")),
 		NewCounterFunc(Opts{Name: "go_memstats_alloc_bytes_total", Help: "Total number of bytes allocated in heap until now."},
 			one(read("/gc/heap/allocs:bytes"))),
+		gauge("go_memstats_heap_alloc_bytes", "Number of heap bytes allocated and currently in use.",
+			read("/memory/classes/heap/objects:bytes")),
+		gauge("go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use (in spans with at least one object).",
+			func() float64 {
+				return read("/memory/classes/heap/objects:bytes")() + read("/memory/classes/heap/unused:bytes")()
+			}),
 		gauge("go_memstats_heap_objects", "Number of currently allocated objects.",
 			read("/gc/heap/objects:objects")),
 		gauge("go_memstats_next_gc_bytes", "Number of heap bytes when the next garbage collection will take place.",

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -608,7 +609,12 @@ func (e *env) cacheMemory() (memResult, error) {
 		return m, err
 	}
 	metrics := scrape(admin + "/metrics")
-	m.HeapInuse, m.HeapLive = metrics["go_memstats_heap_inuse_bytes"], metrics["go_memstats_heap_alloc_bytes"]
+	var inuse, live bool
+	m.HeapInuse, inuse = metrics["go_memstats_heap_inuse_bytes"]
+	m.HeapLive, live = metrics["go_memstats_heap_alloc_bytes"]
+	if !inuse || !live {
+		return m, errors.New("authgate's /metrics lacks go_memstats_heap_inuse_bytes or go_memstats_heap_alloc_bytes")
+	}
 	if m.Failed > 0 {
 		return m, fmt.Errorf("%d of %d requests failed", m.Failed, m.Entries)
 	}
