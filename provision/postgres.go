@@ -98,6 +98,11 @@ func postgresConfig(dsn string) (pq.Config, error) {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ApplicationName = "authgate"
+	// Send the upsert's parse, bind and execute together and wait once.
+	// Without it lib/pq prepares a statement, waits, then executes it: two
+	// round trips per login. Only []byte arguments would change encoding,
+	// and the upsert has none.
+	cfg.BinaryParameters = true
 	return cfg, nil
 }
 

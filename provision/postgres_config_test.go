@@ -81,13 +81,15 @@ func TestPostgresConfigDefaults(t *testing.T) {
 		{"host=db.example connect_timeout=3", 3 * time.Second},
 		{"postgres://u@db.example/app?application_name=other", 5 * time.Second},
 		{"host=db.example fallback_application_name=other", 5 * time.Second},
+		{"postgres://u@db.example/app?binary_parameters=no", 5 * time.Second},
 	} {
 		cfg, err := postgresConfig(c.dsn)
 		if err != nil {
 			t.Fatalf("%s: %v", c.dsn, err)
 		}
-		if cfg.ConnectTimeout != c.timeout || cfg.ApplicationName != "authgate" {
-			t.Errorf("%s: connect timeout %v, application name %q", c.dsn, cfg.ConnectTimeout, cfg.ApplicationName)
+		if cfg.ConnectTimeout != c.timeout || cfg.ApplicationName != "authgate" || !cfg.BinaryParameters {
+			t.Errorf("%s: connect timeout %v, application name %q, binary parameters %v",
+				c.dsn, cfg.ConnectTimeout, cfg.ApplicationName, cfg.BinaryParameters)
 		}
 	}
 	t.Setenv("PGCONNECT_TIMEOUT", "7")

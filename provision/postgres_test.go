@@ -1,11 +1,16 @@
 package provision_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,6 +207,35 @@ func TestPostgresUpsert(t *testing.T) {
 		}
 	})
 
+	t.Run("one round trip per upsert", func(t *testing.T) {
+		// Through a relay that counts the client's Sync messages: each is
+		// one wait for the server. A login's upsert must not prepare first
+		// and then execute (two), as lib/pq does without binary_parameters.
+		relay := newSyncCounter(t, pg.Port())
+		s, err := provision.NewPostgres(provision.PostgresOptions{
+			URL: fmt.Sprintf("postgres://postgres@%s/postgres", relay.addr), Table: "users"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		u := provision.User{ID: "user-rt", Email: "rt@example.com", LastLoginAt: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+		if err := s.Provision(ctx, u); err != nil { // connects
+			t.Fatal(err)
+		}
+		before := relay.syncs.Load()
+		u.LastLoginAt = u.LastLoginAt.Add(time.Minute)
+		if err := s.Provision(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if n := relay.syncs.Load() - before; n != 1 {
+			t.Fatalf("one upsert took %d round trips, want 1", n)
+		}
+		r, ok := readRow(t, db, `SELECT "id","email","name","organizationId","lastLoginAt" FROM users WHERE "id" = $1`, "user-rt")
+		if !ok || str(r.Email) != "rt@example.com" || !r.LastLogin.Equal(u.LastLoginAt) {
+			t.Fatalf("row after the upsert: %v %+v", ok, r)
+		}
+	})
+
 	t.Run("database down", func(t *testing.T) {
 		// Nothing listens there: the upsert fails within the context, it
 		// does not hang.
@@ -220,4 +254,75 @@ func TestPostgresUpsert(t *testing.T) {
 			t.Fatalf("failing upsert took %v", time.Since(began))
 		}
 	})
+}
+
+// syncCounter relays TCP connections to a PostgreSQL server and counts the
+// Sync messages clients send after their start-up.
+type syncCounter struct {
+	addr  string
+	syncs atomic.Int64
+}
+
+func newSyncCounter(t *testing.T, port int) *syncCounter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	c := &syncCounter{addr: ln.Addr().String()}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				_ = client.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(client, server); _ = client.Close() }()
+			go func() { c.count(client, server); _ = server.Close() }()
+		}
+	}()
+	return c
+}
+
+// count copies the client's messages to the server one by one. The first
+// ones (SSLRequest, StartupMessage) have no type byte; every later one is a
+// type byte and a length that counts itself.
+func (c *syncCounter) count(client io.Reader, server io.Writer) {
+	r := bufio.NewReader(client)
+	typed := false
+	for {
+		var head []byte
+		if typed {
+			typ, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			head = []byte{typ}
+		}
+		var n [4]byte
+		if _, err := io.ReadFull(r, n[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.BigEndian.Uint32(n[:])-4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		msg := append(append(head, n[:]...), body...)
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+		switch {
+		case typed && head[0] == 'S':
+			c.syncs.Add(1)
+		case !typed && len(body) >= 4:
+			// 80877103 asks for TLS and 80877104 for GSS encryption; any
+			// other code is the start-up message itself.
+			code := binary.BigEndian.Uint32(body)
+			typed = code != 80877103 && code != 80877104
+		}
+	}
 }
