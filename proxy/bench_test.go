@@ -63,11 +63,12 @@ type benchGate struct {
 	h        *proxy.Handler
 	engine   *proxy.Engine
 	upstream *benchUpstream
+	provider *devprovider.Provider
 	token    string // RS256 access token of alice
 	cookie   string // "name=value" of the sealed session cookie holding token
 }
 
-func newBenchGate(b *testing.B) *benchGate {
+func newBenchGate(b *testing.B, extraEnv ...string) *benchGate {
 	b.Helper()
 	p, err := devprovider.New(devprovider.Options{BaseURL: "http://provider.test", AccessTokenTTL: time.Hour})
 	if err != nil {
@@ -81,6 +82,9 @@ func newBenchGate(b *testing.B) *benchGate {
 		"API_URL":                 "http://app.test",
 		"UPSTREAM_URL":            "http://upstream.test",
 		"COOKIE_SECRET":           "bench-cookie-secret-0123456789abcdef",
+	}
+	for i := 0; i+1 < len(extraEnv); i += 2 {
+		env[extraEnv[i]] = extraEnv[i+1]
 	}
 	cfg, err := config.Load(config.Source{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 	if err != nil {
@@ -121,7 +125,7 @@ func newBenchGate(b *testing.B) *benchGate {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &benchGate{h: h, engine: engine, upstream: up, token: tok, cookie: jar.Auth.Name + "=" + sealed}
+	return &benchGate{h: h, engine: engine, upstream: up, provider: p, token: tok, cookie: jar.Auth.Name + "=" + sealed}
 }
 
 // benchRequest is an API call as a browser's fetch() or a mobile client sends it.
@@ -247,4 +251,31 @@ func BenchmarkServeHTTPWired(b *testing.B) {
 	g.engine.OnDecision = func(d proxy.Decision) { m.Decision(d.Allow, d.Reason) }
 	h := requestid.Middleware(m.InFlight(g.h))
 	benchRun(b, h, g.upstream, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "upstream")
+}
+
+// BenchmarkServeHTTPMiss is proxy mode with the token cache off, so every
+// request verifies its token's signature (RS256) and parses its claims: the
+// cost of a token authgate has not seen, in-process. The tokens rotate, as in
+// the load benchmark's cache-miss rows.
+func BenchmarkServeHTTPMiss(b *testing.B) {
+	g := newBenchGate(b, "AUTHGATE_TOKEN_CACHE_ENTRIES", "-1")
+	reqs := make([]*http.Request, 256)
+	for i := range reqs {
+		tok, err := g.provider.AccessToken("alice", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+tok)
+	}
+	sink := &benchSink{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		sink.reset()
+		g.h.ServeHTTP(sink, reqs[i%len(reqs)])
+		if sink.status != 0 && sink.status != http.StatusOK {
+			b.Fatalf("status %d", sink.status)
+		}
+		i++
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 )
 
 // Claims are the registered claims authgate checks plus the identity claims it maps.
@@ -34,8 +35,12 @@ type Claims struct {
 }
 
 // parseClaims reads a claim set with the strict reader of json.go.
+//
+// It takes payload over: the claims' strings may share its memory, so the
+// caller must not write to it afterwards (VerifySignature's payload is a fresh
+// decode that nothing else holds).
 func parseClaims(payload []byte) (*Claims, error) {
-	c, err := readClaims(string(payload))
+	c, err := readClaims(unsafe.String(unsafe.SliceData(payload), len(payload)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}

@@ -103,10 +103,11 @@ func (k *KeySet) Refresh(ctx context.Context) error {
 	return err
 }
 
-// candidates returns the keys that may have signed a token with this kid/alg.
-// On a miss it refetches at most once per minInterval; concurrent misses share
-// one in-flight fetch.
-func (k *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, error) {
+// candidates returns the keys that may have signed a token with this kid/alg,
+// appended to dst (a caller's small array keeps the usual single key off the
+// heap). On a miss it refetches at most once per minInterval; concurrent
+// misses share one in-flight fetch.
+func (k *KeySet) candidates(ctx context.Context, dst []publicKey, kid, alg string) ([]publicKey, error) {
 	// OIDC Core §10.1: with several keys in the set the kid is required, and
 	// DESIGN §4: the kid must match a key. Without it the choice would be
 	// a guess, and guessing means one signature check per published key for
@@ -114,14 +115,14 @@ func (k *KeySet) candidates(ctx context.Context, kid, alg string) ([]publicKey, 
 	if err := k.ambiguous(kid); err != nil {
 		return nil, err
 	}
-	if keys := k.match(kid, alg); len(keys) > 0 {
+	if keys := k.match(dst, kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
 	err := k.refetch(ctx)
 	if amb := k.ambiguous(kid); amb != nil {
 		return nil, amb
 	}
-	if keys := k.match(kid, alg); len(keys) > 0 {
+	if keys := k.match(dst, kid, alg); len(keys) > 0 {
 		return keys, nil
 	}
 	if !k.Loaded() {
@@ -160,10 +161,10 @@ func (k *KeySet) ambiguous(kid string) error {
 	return nil
 }
 
-func (k *KeySet) match(kid, alg string) []publicKey {
+func (k *KeySet) match(dst []publicKey, kid, alg string) []publicKey {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	var out []publicKey
+	out := dst[:0]
 	for _, pk := range k.keys {
 		if kid != "" && pk.kid != kid {
 			continue

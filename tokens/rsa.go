@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rsa"
-	_ "crypto/sha512" // SHA-384 and SHA-512 for RS384 and RS512
+	"crypto/sha256"
+	"crypto/sha512"
+	"unsafe"
 
 	"filippo.io/bigmod"
 )
@@ -49,29 +51,51 @@ var digestInfo = map[crypto.Hash][]byte{
 
 // verify reports whether sig is k's PKCS #1 v1.5 signature of message under
 // hash.
-func (k *rsaKey) verify(hash crypto.Hash, message, sig []byte) bool {
+func (k *rsaKey) verify(hash crypto.Hash, message string, sig []byte) bool {
 	prefix, ok := digestInfo[hash]
 	if !ok || len(sig) != k.size || k.size < len(prefix)+hash.Size()+11 {
 		return false
 	}
-	h := hash.New()
-	h.Write(message)
+	var sum [sha512.Size]byte
+	digest := digestOf(sum[:0], hash, message)
 	// s must be below n (SetBytes refuses it otherwise): m = s^e mod n.
 	s, err := bigmod.NewNat().SetBytes(sig, k.n)
 	if err != nil {
 		return false
 	}
 	em := bigmod.NewNat().ExpShortVarTime(s, k.e, k.n).Bytes(k.n)
-	// EM = 0x00 || 0x01 || PS (0xff…, at least 8) || 0x00 || DigestInfo || H
-	want := make([]byte, k.size)
-	want[1] = 0x01
-	t := k.size - len(prefix) - hash.Size()
-	for i := 2; i < t-1; i++ {
-		want[i] = 0xff
+	// EM = 0x00 || 0x01 || PS (0xff…, at least 8) || 0x00 || DigestInfo || H,
+	// compared part by part with what was decrypted: the same comparison as
+	// building EM whole, without a buffer for it.
+	t := k.size - len(prefix) - len(digest)
+	if len(em) != k.size || em[0] != 0x00 || em[1] != 0x01 || em[t-1] != 0x00 {
+		return false
 	}
-	copy(want[t:], prefix)
-	h.Sum(want[t+len(prefix) : t+len(prefix)])
-	return bytes.Equal(em, want)
+	for _, b := range em[2 : t-1] {
+		if b != 0xff {
+			return false
+		}
+	}
+	return bytes.Equal(em[t:t+len(prefix)], prefix) && bytes.Equal(em[t+len(prefix):], digest)
+}
+
+// digestOf appends hash(message) to dst. The message is hashed where it lies:
+// the hash functions only read their input, so viewing the string's bytes
+// (as hashcache.KeyOf does) saves copying the token.
+func digestOf(dst []byte, hash crypto.Hash, message string) []byte {
+	m := unsafe.Slice(unsafe.StringData(message), len(message))
+	switch hash {
+	case crypto.SHA256:
+		d := sha256.Sum256(m)
+		return append(dst, d[:]...)
+	case crypto.SHA384:
+		d := sha512.Sum384(m)
+		return append(dst, d[:]...)
+	case crypto.SHA512:
+		d := sha512.Sum512(m)
+		return append(dst, d[:]...)
+	}
+	panic("tokens: digestOf: " + hash.String()) // verify admits only the hashes of digestInfo
 }
 
 // rsaHash is the hash of an RS algorithm, or 0 for any other.

@@ -111,7 +111,7 @@ func TestRSAKeyAgreesWithCryptoRSA(t *testing.T) {
 			})
 			for name, sig := range variants {
 				want := stdVerify(&k.PublicKey, hash, msg, sig)
-				if got := rk.verify(hash, msg, sig); got != want {
+				if got := rk.verify(hash, string(msg), sig); got != want {
 					t.Errorf("%d-bit %v %s: precomputed says %v, crypto/rsa %v", k.N.BitLen(), hash, name, got, want)
 				}
 				if name == "valid" && !want {
@@ -122,10 +122,10 @@ func TestRSAKeyAgreesWithCryptoRSA(t *testing.T) {
 				}
 			}
 			// The wrong hash for a valid signature, and another message.
-			if rk.verify(crypto.SHA256+crypto.SHA384-hash, msg, good) && hash != crypto.SHA384 {
+			if rk.verify(crypto.SHA256+crypto.SHA384-hash, string(msg), good) && hash != crypto.SHA384 {
 				t.Errorf("%v signature verified under another hash", hash)
 			}
-			if rk.verify(hash, append(msg, '.'), good) {
+			if rk.verify(hash, string(msg)+".", good) {
 				t.Errorf("%v signature verified for another message", hash)
 			}
 		}
@@ -163,7 +163,7 @@ func FuzzRSAKey(f *testing.F) {
 	f.Add(msg, good[:len(good)-1])
 	f.Add([]byte("x"), good)
 	f.Fuzz(func(t *testing.T, message, sig []byte) {
-		if got, want := rk.verify(crypto.SHA256, message, sig), stdVerify(&k.PublicKey, crypto.SHA256, message, sig); got != want {
+		if got, want := rk.verify(crypto.SHA256, string(message), sig), stdVerify(&k.PublicKey, crypto.SHA256, message, sig); got != want {
 			t.Fatalf("precomputed %v, crypto/rsa %v", got, want)
 		}
 	})
@@ -178,7 +178,7 @@ func BenchmarkRSAVerify(b *testing.B) {
 	b.Run("precomputed", func(b *testing.B) {
 		rk := newRSAKey(&k.PublicKey)
 		for b.Loop() {
-			if !rk.verify(crypto.SHA256, msg, sig) {
+			if !rk.verify(crypto.SHA256, string(msg), sig) {
 				b.Fatal("refused")
 			}
 		}
