@@ -103,8 +103,8 @@ type family struct {
 	newSeries       func() series
 
 	mu     sync.Mutex
-	keys   []string // sorted keys of children, for a stable output
-	series map[string]*child
+	series map[string]*child // by seriesKey of the label values
+	sorted []*child          // the same, by label values, for a stable output
 	// collect, when set, makes the series at scrape time instead (Func).
 	collect func(emit func(value float64, labelValues ...string))
 }
@@ -131,14 +131,32 @@ func newFamily(o Opts, typ string, newSeries func() series, labels []string) *fa
 		labels: labels, series: map[string]*child{}}
 }
 
-func (f *family) families(dst []*family) []*family { return append(dst, f) }
+// ownFamily is the family of a metric without labels, whose only series it is.
+func ownFamily(o Opts, typ string, s series) *family {
+	f := newFamily(o, typ, nil, nil)
+	c := &child{s: s}
+	f.series[""] = c
+	f.sorted = []*child{c}
+	return f
+}
+
+// seriesKey joins label values unambiguously: each is preceded by its length.
+func seriesKey(values []string) string {
+	var b []byte
+	for _, v := range values {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return string(b)
+}
 
 // with returns the series of values, creating it on first use.
 func (f *family) with(values []string) series {
 	if len(values) != len(f.labels) {
 		panic(fmt.Sprintf("promtext: %s has %d labels, got %d values", f.name, len(f.labels), len(values)))
 	}
-	key := strings.Join(values, "\xff")
+	key := seriesKey(values)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.series[key]; ok {
@@ -146,8 +164,8 @@ func (f *family) with(values []string) series {
 	}
 	c := &child{values: slices.Clone(values), s: f.newSeries()}
 	f.series[key] = c
-	i, _ := slices.BinarySearch(f.keys, key)
-	f.keys = slices.Insert(f.keys, i, key)
+	i, _ := slices.BinarySearchFunc(f.sorted, c, func(a, b *child) int { return slices.Compare(a.values, b.values) })
+	f.sorted = slices.Insert(f.sorted, i, c)
 	return c.s
 }
 
@@ -170,10 +188,7 @@ func (f *family) append(b []byte) []byte {
 		return b
 	}
 	f.mu.Lock()
-	children := make([]*child, len(f.keys))
-	for i, k := range f.keys {
-		children[i] = f.series[k]
-	}
+	children := slices.Clone(f.sorted)
 	f.mu.Unlock()
 	for _, c := range children {
 		b = c.s.append(b, f.name, labelPairs(f.labels, c.values))
@@ -268,9 +283,7 @@ type Counter struct {
 // NewCounter returns a counter without labels.
 func NewCounter(o Opts) *Counter {
 	c := &Counter{}
-	c.f = newFamily(o, "counter", nil, nil)
-	c.f.series[""] = &child{s: c}
-	c.f.keys = []string{""}
+	c.f = ownFamily(o, "counter", c)
 	return c
 }
 
@@ -295,9 +308,7 @@ type Gauge struct {
 // NewGauge returns a gauge without labels.
 func NewGauge(o Opts) *Gauge {
 	g := &Gauge{}
-	g.f = newFamily(o, "gauge", nil, nil)
-	g.f.series[""] = &child{s: g}
-	g.f.keys = []string{""}
+	g.f = ownFamily(o, "gauge", g)
 	return g
 }
 

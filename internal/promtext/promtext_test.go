@@ -265,3 +265,22 @@ func BenchmarkUpdate(b *testing.B) {
 		h.Observe(3e-5)
 	}
 }
+
+// Label values that join to the same text are still different series.
+func TestSeriesKeysUnambiguous(t *testing.T) {
+	cv := NewCounterVec(Opts{Name: "k_total"}, "a", "b")
+	cv.With("x,y", "z").Inc()
+	cv.With("x", "y,z").Inc()
+	cv.With("1:x", "").Inc()
+	cv.With("", "1:x").Inc()
+	for _, vs := range [][]string{{"x,y", "z"}, {"x", "y,z"}, {"1:x", ""}, {"", "1:x"}} {
+		if n := cv.With(vs...).Value(); n != 1 {
+			t.Errorf("%q counted %d, want 1", vs, n)
+		}
+	}
+	reg := NewRegistry()
+	reg.MustRegister(cv)
+	if _, fams := parse(t, reg); len(fams["k_total"].GetMetric()) != 4 {
+		t.Errorf("%d series, want 4", len(fams["k_total"].GetMetric()))
+	}
+}
