@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,6 +142,14 @@ func (r *report) print(w io.Writer) {
 				parts[i] = fmt.Sprintf("%.0f", v)
 			}
 			fmt.Fprintf(w, "  %-19s rounds: %s req/s\n", rw.t.name, strings.Join(parts, " "))
+		}
+	}
+	// How far a row's runs spread tells whether two medians differ: the
+	// machine moves a few hundredths between runs.
+	for _, rw := range rows {
+		if len(rw.ratioAll) > 1 {
+			fmt.Fprintf(w, "  %-19s ratio per run: %.2f–%.2f× %s (%d runs)\n",
+				rw.t.name, slices.Min(rw.ratioAll), slices.Max(rw.ratioAll), rw.t.baseline, len(rw.ratioAll))
 		}
 	}
 	for _, rw := range rows {

@@ -74,9 +74,15 @@ func TestReportConcurrentRatio(t *testing.T) {
 	r := &report{cfg: &runConfig{concurrent: true, pairs: 2, rounds: 1, duration: 3 * time.Second}}
 	r.samples = append(r.samples, concurrentRun(1, map[string]float64{"bare": 100, "authgate-bearer": 125})...)
 	r.samples = append(r.samples, concurrentRun(2, map[string]float64{"bare": 50, "authgate-bearer": 62.5})...)
+	r.samples = append(r.samples, concurrentRun(3, map[string]float64{"bare": 100, "authgate-bearer": 110})...)
 	var b bytes.Buffer
 	r.print(&b)
-	if want := "[FAIL] proxy mode, bearer token: 0.80× bare"; !strings.Contains(b.String(), want) {
-		t.Errorf("report lacks %q:\n%s", want, b.String())
+	for _, want := range []string{
+		"[FAIL] proxy mode, bearer token: 0.80× bare",
+		"authgate-bearer     ratio per run: 0.80–0.91× bare (3 runs)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }
