@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authgate/authgate/internal/promtext"
-
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/promtext"
 )
 
 // User is what a sink records about one login.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 
 	"github.com/authgate/authgate/internal/promtext"
-
 	"github.com/authgate/authgate/respond"
 	"github.com/authgate/authgate/store"
 )
