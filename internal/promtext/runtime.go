@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -72,9 +73,12 @@ func GoCollector() Collector {
 // and start time under client_golang's process_* names. They come from
 // /proc, so on systems without it the families are served without samples.
 func ProcessCollector() Collector {
+	// The boot time never changes: read /proc/stat once, not with every
+	// family of every scrape.
+	boot := sync.OnceValues(bootTime)
 	stat := func(get func(st procStat) float64) func(emit func(float64, ...string)) {
 		return func(emit func(float64, ...string)) {
-			if st, err := readProcStat(); err == nil {
+			if st, err := readProcStat(boot); err == nil {
 				emit(get(st))
 			}
 		}
@@ -113,12 +117,12 @@ type procStat struct {
 	start                    float64 // Unix seconds
 }
 
-func readProcStat() (procStat, error) {
+func readProcStat(boot func() (float64, error)) (procStat, error) {
 	b, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
 		return procStat{}, err
 	}
-	return parseProcStat(b, bootTime)
+	return parseProcStat(b, boot)
 }
 
 // parseProcStat reads proc(5)'s /proc/[pid]/stat. The command name (field 2)
