@@ -38,6 +38,11 @@ type Collector interface {
 	families(dst []*family) []*family
 }
 
+// collector is the Collector of one family; the metric types embed it.
+type collector struct{ f *family }
+
+func (c collector) families(dst []*family) []*family { return append(dst, c.f) }
+
 // Registry serves its collectors' families, sorted by name.
 type Registry struct {
 	mu   sync.Mutex
@@ -276,8 +281,8 @@ func validName(s string) bool {
 // Counter counts events. It only goes up (a restart starts it again at zero,
 // which Prometheus's rate() expects).
 type Counter struct {
-	v atomic.Uint64
-	f *family // set for a counter without labels, which is its own family
+	v         atomic.Uint64
+	collector // set for a counter without labels, which is its own family
 }
 
 // NewCounter returns a counter without labels.
@@ -293,8 +298,6 @@ func (c *Counter) Inc() { c.v.Add(1) }
 // Value is the count so far.
 func (c *Counter) Value() uint64 { return c.v.Load() }
 
-func (c *Counter) families(dst []*family) []*family { return append(dst, c.f) }
-
 func (c *Counter) append(b []byte, name, labels string) []byte {
 	return appendSample(b, name, "", labels, "", strconv.AppendUint(nil, c.v.Load(), 10))
 }
@@ -302,7 +305,7 @@ func (c *Counter) append(b []byte, name, labels string) []byte {
 // Gauge is a value that goes up and down.
 type Gauge struct {
 	v atomic.Int64
-	f *family
+	collector
 }
 
 // NewGauge returns a gauge without labels.
@@ -320,8 +323,6 @@ func (g *Gauge) Dec() { g.v.Add(-1) }
 
 // Value is the current value.
 func (g *Gauge) Value() int64 { return g.v.Load() }
-
-func (g *Gauge) families(dst []*family) []*family { return append(dst, g.f) }
 
 func (g *Gauge) append(b []byte, name, labels string) []byte {
 	return appendSample(b, name, "", labels, "", strconv.AppendInt(nil, g.v.Load(), 10))
@@ -389,11 +390,11 @@ func ExponentialBuckets(start, factor float64, count int) []float64 {
 }
 
 // CounterVec is a counter family with labels.
-type CounterVec struct{ f *family }
+type CounterVec struct{ collector }
 
 // NewCounterVec returns a counter family with the given label names.
 func NewCounterVec(o Opts, labels ...string) *CounterVec {
-	return &CounterVec{newFamily(o, "counter", func() series { return &Counter{} }, labels)}
+	return &CounterVec{collector{newFamily(o, "counter", func() series { return &Counter{} }, labels)}}
 }
 
 // With returns the counter of the label values (one per label name, in
@@ -401,10 +402,8 @@ func NewCounterVec(o Opts, labels ...string) *CounterVec {
 // closed set: every distinct value is a series kept for ever.
 func (v *CounterVec) With(values ...string) *Counter { return v.f.with(values).(*Counter) }
 
-func (v *CounterVec) families(dst []*family) []*family { return append(dst, v.f) }
-
 // HistogramVec is a histogram family with labels.
-type HistogramVec struct{ f *family }
+type HistogramVec struct{ collector }
 
 // NewHistogramVec returns a histogram family with the given upper bounds
 // (increasing; +Inf is implied) and label names.
@@ -413,42 +412,36 @@ func NewHistogramVec(o Opts, bounds []float64, labels ...string) *HistogramVec {
 		panic("promtext: histogram bounds must increase and leave out +Inf")
 	}
 	bounds = slices.Clip(slices.Compact(slices.Clone(bounds)))
-	return &HistogramVec{newFamily(o, "histogram", func() series {
+	return &HistogramVec{collector{newFamily(o, "histogram", func() series {
 		return &Histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
-	}, labels)}
+	}, labels)}}
 }
 
 // With returns the histogram of the label values, creating it on first use.
 func (v *HistogramVec) With(values ...string) *Histogram { return v.f.with(values).(*Histogram) }
 
-func (v *HistogramVec) families(dst []*family) []*family { return append(dst, v.f) }
-
 // GaugeFunc is a gauge family whose series are computed at each scrape.
-type GaugeFunc struct{ f *family }
+type GaugeFunc struct{ collector }
 
 // NewGaugeFunc returns a gauge family whose collect function emits one value
 // per series, with label values for the given label names.
 func NewGaugeFunc(o Opts, collect func(emit func(value float64, labelValues ...string)), labels ...string) *GaugeFunc {
 	f := newFamily(o, "gauge", nil, labels)
 	f.collect = collect
-	return &GaugeFunc{f}
+	return &GaugeFunc{collector{f}}
 }
-
-func (g *GaugeFunc) families(dst []*family) []*family { return append(dst, g.f) }
 
 // CounterFunc is a counter family whose value is read at each scrape, for
 // counts kept elsewhere (the kernel's CPU time, the runtime's GC cycles).
-type CounterFunc struct{ f *family }
+type CounterFunc struct{ collector }
 
 // NewCounterFunc returns a counter without labels whose value collect emits
 // at each scrape (or leaves out, when it cannot be read).
 func NewCounterFunc(o Opts, collect func(emit func(value float64, labelValues ...string))) *CounterFunc {
 	f := newFamily(o, "counter", nil, nil)
 	f.collect = collect
-	return &CounterFunc{f}
+	return &CounterFunc{collector{f}}
 }
-
-func (c *CounterFunc) families(dst []*family) []*family { return append(dst, c.f) }
 
 // Collectors groups collectors as one.
 type Collectors []Collector
