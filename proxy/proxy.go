@@ -88,7 +88,9 @@ func New(o Options) *Handler {
 			// upstream got the same one); an upstream echoing it would
 			// make it appear twice.
 			ModifyResponse: func(resp *http.Response) error {
-				resp.Header.Del(requestid.Header)
+				// The transport canonicalised the response's header
+				// names, so the key is exact.
+				delete(resp.Header, requestid.Header)
 				return nil
 			},
 		}
@@ -176,14 +178,19 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	peer := peerAddr(pr.In.RemoteAddr)
 	trusted := h.trusted.contains(peer)
 	h.scrub(pr.Out.Header, trusted)
-	h.setForwarded(pr, peer, trusted)
+	// The values of the headers set here share one backing array, one
+	// allocation instead of four; each header gets a slice whose capacity
+	// ends at its own value, so an append elsewhere copies.
+	vals := make([]string, 4)
+	h.setForwarded(pr, peer, trusted, vals[:3:3])
 	if m, ok := pr.In.Context().Value(ctxKey{}).(*mapped); ok {
 		h.headers.set(pr.Out.Header, &m.vals)
 	}
 	// Set on the outgoing request, like the identity headers, so that a
 	// client's "Connection: X-Request-Id" cannot strip it.
 	if id := requestid.From(pr.In.Context()); id != "" {
-		pr.Out.Header[requestid.Header] = []string{id}
+		vals[3] = id
+		pr.Out.Header[requestid.Header] = vals[3:4:4]
 	}
 }
 
@@ -209,7 +216,8 @@ func (h *Handler) scrub(hdr http.Header, trusted bool) {
 // setForwarded writes X-Forwarded-For/-Host/-Proto. Values the client sent are
 // kept only when the peer is a trusted proxy (scrub removed them otherwise);
 // from anyone else they are lies waiting to be believed by the upstream.
-func (h *Handler) setForwarded(pr *httputil.ProxyRequest, peer netip.Addr, trusted bool) {
+// vals holds the three values (len 3, cap 3).
+func (h *Handler) setForwarded(pr *httputil.ProxyRequest, peer netip.Addr, trusted bool, vals []string) {
 	xff := peer.String()
 	proto := "http"
 	if pr.In.TLS != nil {
@@ -227,9 +235,10 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest, peer netip.Addr, trust
 			host = fh
 		}
 	}
-	pr.Out.Header["X-Forwarded-For"] = []string{xff}
-	pr.Out.Header["X-Forwarded-Proto"] = []string{proto}
-	pr.Out.Header["X-Forwarded-Host"] = []string{host}
+	vals[0], vals[1], vals[2] = xff, proto, host
+	pr.Out.Header["X-Forwarded-For"] = vals[0:1:1]
+	pr.Out.Header["X-Forwarded-Proto"] = vals[1:2:2]
+	pr.Out.Header["X-Forwarded-Host"] = vals[2:3:3]
 }
 
 // forwardingFolded reports whether a header, its name folded by foldTo,

@@ -71,7 +71,7 @@ func Middleware(next http.Handler) http.Handler {
 		if !Valid(id) {
 			id = New()
 		}
-		w.Header().Set(Header, id)
+		w.Header()[Header] = []string{id} // Header is canonical
 		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
 	})
 }

@@ -1,0 +1,60 @@
+package proxy_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/authgate/authgate/internal/promtext"
+	"github.com/authgate/authgate/metrics"
+	"github.com/authgate/authgate/proxy"
+	"github.com/authgate/authgate/requestid"
+)
+
+// TestHotPathAllocations holds authgate's proxy mode with a cached token to
+// the allocations it cannot avoid beyond a bare httputil.ReverseProxy doing
+// the same forwarding (counted in the same run, so a Go release that changes
+// ReverseProxy moves both). Every allocation is garbage the collector has to
+// chase on every request; under load that is authgate's largest cost after
+// net/http itself (README "What stops proxy mode").
+func TestHotPathAllocations(t *testing.T) {
+	g := newBenchGate(t)
+	m := metrics.New(promtext.NewRegistry())
+	g.engine.OnDecision = func(d proxy.Decision) { m.Decision(d.Allow, d.Reason) }
+	wired := requestid.Middleware(m.InFlight(g.h))
+	const target = "http://app.test/api/items?page=2"
+
+	allocs := func(h http.Handler, r *http.Request) float64 {
+		sink := &benchSink{h: http.Header{}}
+		return testing.AllocsPerRun(200, func() {
+			sink.reset()
+			h.ServeHTTP(sink, r)
+			if sink.status != 0 && sink.status != http.StatusOK {
+				t.Fatalf("status %d", sink.status)
+			}
+		})
+	}
+	bare := allocs(newBareProxy(), benchRequest(target, "Authorization", "Bearer "+g.token))
+	for _, tc := range []struct {
+		name  string
+		h     http.Handler
+		r     *http.Request
+		extra float64
+	}{
+		// The identity travels to Rewrite in the request's context (a
+		// context value and a copy of the Request), and the six identity
+		// headers take the outgoing header map past its first group of
+		// eight entries (a table, in two allocations).
+		{"bearer", g.h, benchRequest(target, "Authorization", "Bearer "+g.token), 4},
+		// The same, and authgate's cookie cut out of the Cookie header that
+		// goes upstream (a new value and its slice).
+		{"cookie", g.h, benchRequest(target, "Cookie", g.cookie+"; theme=dark"), 6},
+		// Request ids add the id, its context value and Request copy, and
+		// its response header; X-Forwarded-* and X-Request-Id share one
+		// backing array.
+		{"wired", wired, benchRequest(target, "Authorization", "Bearer "+g.token), 9},
+	} {
+		if got := allocs(tc.h, tc.r) - bare; got > tc.extra {
+			t.Errorf("%s: %.0f allocations per request beyond the bare proxy's %.0f, want at most %.0f", tc.name, got, bare, tc.extra)
+		}
+	}
+}
