@@ -84,15 +84,6 @@ func New(o Options) *Handler {
 			// wake the poller for every ordinary response as well.
 			FlushInterval: 0,
 			BufferPool:    upstream.NewBufferPool(),
-			// The response already carries authgate's X-Request-Id (the
-			// upstream got the same one); an upstream echoing it would
-			// make it appear twice.
-			ModifyResponse: func(resp *http.Response) error {
-				// The transport canonicalised the response's header
-				// names, so the key is exact.
-				delete(resp.Header, requestid.Header)
-				return nil
-			},
 		}
 	}
 	return h
@@ -103,6 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.headers.strip(r.Header)
 
 	if p := r.URL.Path; p == h.cfg.AuthPrefix || strings.HasPrefix(p, h.cfg.AuthPrefix+"/") {
+		requestid.Answer(w, r)
 		h.serveAuth(w, r, p[len(h.cfg.AuthPrefix):])
 		return
 	}
@@ -121,11 +113,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // on a public route.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*mapped, bool) {
 	if h.upstream == nil {
+		requestid.Answer(w, r)
 		respond.Error(w, http.StatusNotFound, "not_found")
 		return nil, false
 	}
 	d := h.engine.Decide(r, Target{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI})
 	if !d.Allow {
+		requestid.Answer(w, r)
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "deny",
 			slog.String("reason", d.Reason), slog.Int("status", d.Status),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path))
@@ -255,6 +249,7 @@ func forwardingFolded(f string) bool {
 }
 
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	requestid.Answer(w, r)
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error", slog.String("error", err.Error()))
 	respond.Error(w, http.StatusBadGateway, "upstream_unavailable")
 }

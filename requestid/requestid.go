@@ -3,10 +3,13 @@
 //
 // Middleware accepts the client's X-Request-Id when it is sane (1 to 64
 // characters of [A-Za-z0-9._-], so it cannot inject log fields or header
-// lines) and generates one otherwise; it answers with the id in X-Request-Id
-// and puts it in the request's context. The reverse proxy sends it upstream
-// (proxy's Rewrite sets X-Request-Id from the context). NewLogHandler adds it
-// to every log record made with that context, as "request_id".
+// lines) and generates one otherwise, and puts it in the request's context.
+// The reverse proxy sends it upstream (proxy's Rewrite sets X-Request-Id from
+// the context); Answer puts it on the answers authgate writes itself. A
+// response relayed from the upstream is the upstream's (as Envoy leaves it by
+// default): the app has the id and may echo it, as many frameworks do.
+// NewLogHandler adds it to every log record made with that context, as
+// "request_id".
 package requestid
 
 import (
@@ -71,9 +74,19 @@ func Middleware(next http.Handler) http.Handler {
 		if !Valid(id) {
 			id = New()
 		}
-		w.Header()[Header] = []string{id} // Header is canonical
 		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
 	})
+}
+
+// Answer sets X-Request-Id on w to r's id, for an answer the handler writes
+// itself (a denial, an error, its own endpoints), so that a client can quote
+// it. It is not set on a relayed response, which belongs to the upstream: an
+// upstream that echoes the id would otherwise send it twice, and every
+// proxied response would carry one more header line.
+func Answer(w http.ResponseWriter, r *http.Request) {
+	if id := From(r.Context()); id != "" {
+		w.Header()[Header] = []string{id} // Header is canonical
+	}
 }
 
 // NewLogHandler wraps h so that every record logged with a context carrying a

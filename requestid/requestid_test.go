@@ -46,7 +46,21 @@ func TestMiddlewareAndLog(t *testing.T) {
 	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = From(r.Context())
 		log.With("component", "test").InfoContext(r.Context(), "inside")
+		Answer(w, r)
 	}))
+	// Without Answer, the response is left alone: a relayed one belongs to
+	// the upstream.
+	rec := httptest.NewRecorder()
+	Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if got := rec.Header().Values(Header); len(got) != 0 {
+		t.Errorf("Middleware answered %q by itself", got)
+	}
+	// Answer outside Middleware has no id to give.
+	rec = httptest.NewRecorder()
+	Answer(rec, httptest.NewRequest("GET", "/", nil))
+	if got := rec.Header().Values(Header); len(got) != 0 {
+		t.Errorf("Answer without an id set %q", got)
+	}
 
 	for _, tc := range []struct{ sent, want string }{
 		{"client-id.1", "client-id.1"},

@@ -98,7 +98,9 @@ func startStack(t *testing.T) *stack {
 		s.upstream.mu.Lock()
 		s.upstream.ids = append(s.upstream.ids, r.Header.Get("X-Request-Id"))
 		s.upstream.mu.Unlock()
-		w.Header().Set("X-Request-Id", r.Header.Get("X-Request-Id")) // as many frameworks echo it
+		if r.URL.Path != "/quiet" {
+			w.Header().Set("X-Request-Id", r.Header.Get("X-Request-Id")) // as many frameworks echo it
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"sub": r.Header.Get("X-User-Sub")})
 	}))
@@ -295,6 +297,66 @@ func logLines(t *testing.T, s string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// Answers authgate writes itself carry the request's id; a relayed response
+// is the upstream's: it carries the id once when the upstream echoes it, and
+// not at all when the upstream does not.
+func TestRequestIDOnAnswers(t *testing.T) {
+	s := startStack(t)
+	tok, err := s.Provider.AccessToken("alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, sent, bearer string
+		status                   int
+		want                     string // "sent", "generated" or "none"
+	}{
+		{"denial", "/private", "deny-1", "", http.StatusUnauthorized, "sent"},
+		{"denial, id generated", "/private", "", "", http.StatusUnauthorized, "generated"},
+		{"denial, insane id replaced", "/private", "a b", "", http.StatusUnauthorized, "generated"},
+		{"own endpoint", "/auth/session", "own-1", "", http.StatusUnauthorized, "sent"},
+		{"relayed, upstream echoes", "/private", "relay-1", tok, http.StatusOK, "sent"},
+		{"relayed, upstream silent", "/quiet", "relay-2", tok, http.StatusOK, "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", s.URL+tc.path, nil)
+			req.Header.Set("Accept", "application/json")
+			if tc.sent != "" {
+				req.Header.Set("X-Request-Id", tc.sent)
+			}
+			if tc.bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.bearer)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			got := resp.Header.Values("X-Request-Id")
+			switch tc.want {
+			case "sent":
+				if len(got) != 1 || got[0] != tc.sent {
+					t.Errorf("X-Request-Id %q, want [%q]", got, tc.sent)
+				}
+			case "generated":
+				if len(got) != 1 || got[0] == tc.sent || len(got[0]) != 22 {
+					t.Errorf("X-Request-Id %q, want one generated id", got)
+				}
+			case "none":
+				if len(got) != 0 {
+					t.Errorf("X-Request-Id %q on a response the upstream sent without one", got)
+				}
+			}
+		})
+	}
+	if ids := s.upstream.requestIDs(); len(ids) != 2 || ids[0] != "relay-1" || ids[1] != "relay-2" {
+		t.Errorf("upstream received ids %q, want [relay-1 relay-2]", ids)
+	}
 }
 
 // A whole session — login, proxied requests, refresh, logout, denials — with

@@ -31,7 +31,7 @@ func main() {
 	fs := flag.NewFlagSet("bareproxy", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "listen address")
 	up := fs.String("upstream", "", "upstream URL")
-	headers := fs.Bool("headers", false, "send what authgate adds to a proxied request: the six identity headers upstream, X-Request-Id both ways")
+	headers := fs.Bool("headers", false, "send what authgate adds to a proxied request: the six identity headers and X-Request-Id upstream")
 	rs256 := fs.Bool("rs256", false, "check one raw RS256 signature (bench.RS256: crypto/rsa alone) before forwarding each request")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -75,13 +75,12 @@ func newHandler(u *url.URL, headers, rs256 bool) (http.Handler, error) {
 	}
 	switch {
 	case headers:
-		// Like authgate: a fresh id, answered to the client and sent upstream
-		// (set on the inbound request, which the proxy copies; a baseline
-		// need not guard against Connection: X-Request-Id).
+		// Like authgate: a fresh id sent upstream, not answered (a relayed
+		// response is the upstream's). It is set on the inbound request,
+		// which the proxy copies; a baseline need not guard against
+		// Connection: X-Request-Id.
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := requestid.New()
-			w.Header().Set(requestid.Header, id)
-			r.Header.Set(requestid.Header, id)
+			r.Header.Set(requestid.Header, requestid.New())
 			rp.ServeHTTP(w, r)
 		}), nil
 	case rs256:
