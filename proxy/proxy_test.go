@@ -172,6 +172,10 @@ func TestUpstreamDown(t *testing.T) {
 		}
 		resp, body := rawRequest(t, env, "GET", path, h...)
 		wantError(t, path, resp.StatusCode, body, http.StatusBadGateway, "upstream_unavailable")
+		// authgate's own answer: the client can quote its request id.
+		if id := resp.Header.Values("X-Request-Id"); len(id) != 1 || id[0] == "" {
+			t.Errorf("%s: 502 X-Request-Id %q, want one id", path, id)
+		}
 		if strings.Contains(string(body), addr) {
 			t.Errorf("502 body names the upstream: %s", body)
 		}
