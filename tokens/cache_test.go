@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -316,6 +317,47 @@ func TestProfilesReleased(t *testing.T) {
 	if n, m := f.v.cache.Len(), f.v.profiles.len(); n != 0 || m != 0 {
 		t.Fatalf("after deleting everything: %d entries, %d profiles", n, m)
 	}
+}
+
+// After a burst of users has left the cache, the profile table gives its
+// room back: a Go map never shrinks on delete, so release copies what is left
+// into a smaller map.
+func TestProfileTableShrinks(t *testing.T) {
+	const n = 50_000
+	tab := newProfiles("https://issuer.example", "client")
+	heap := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	exp := NumericDate{Time: testT0.Add(time.Hour), Set: true}
+	before := heap()
+	entries := make([]entry, n)
+	for i := range entries {
+		c := &Claims{Issuer: "https://issuer.example", Audience: Audience{"client"}, Expiry: exp,
+			Subject: fmt.Sprintf("%064x", i), Email: fmt.Sprintf("user-%08d@example.com", i)}
+		e, ok := tab.newEntry(c)
+		if !ok {
+			t.Fatal("claims not cacheable")
+		}
+		entries[i] = e
+	}
+	filled := heap() - before
+	for _, e := range entries[1:] {
+		tab.release(e)
+	}
+	kept := entries[0]
+	entries = nil // what the cache does with the entries it drops
+	if got := tab.len(); got != 1 {
+		t.Fatalf("%d profiles left, want 1", got)
+	}
+	// Without the copy, the table alone would keep about 40 bytes a slot.
+	if left := heap() - before; left > n*8 {
+		t.Errorf("%d KiB still held after releasing %d profiles (%d KiB when full)", left>>10, n-1, filled>>10)
+	}
+	runtime.KeepAlive(kept)
+	runtime.KeepAlive(tab)
 }
 
 // checkRefs: every profile in the table is referenced by exactly refs cached

@@ -63,6 +63,13 @@ type shard[V any] struct {
 	// nextSweep (Unix nanoseconds) is when a full shard may next be scanned
 	// for expired entries.
 	nextSweep int64
+	// nextTidy (Unix nanoseconds; 0 before the first put) is when a shard
+	// that is not full may next be scanned for expired entries.
+	nextTidy int64
+	// peak is the most entries m has held since it was made: a Go map keeps
+	// the room it once needed, so a shard whose entries fell far below its
+	// peak is copied into a smaller map.
+	peak int
 	// Readers write the lock word of their shard; padding keeps two shards'
 	// locks off one cache line, so cores reading different shards never
 	// contend, not even through false sharing.
@@ -110,6 +117,12 @@ func (c *Cache[V]) Get(k *Key) (V, bool) {
 // as much as the signature check that typically precedes a put, so under such a
 // flood it runs at most once a second per shard; in between, room is made by
 // evicting arbitrary entries.
+//
+// A shard that is not full is also swept, at most once every TidyInterval, so
+// that entries of a burst that has passed (a flood of tokens, the morning's
+// logins) leave once they expire instead of waiting for the shard to fill,
+// and the shard's map shrinks with them. That happens on a put: a cache no
+// one puts into keeps what it holds, which is at most its bound.
 func (c *Cache[V]) Put(k *Key, v V, expires, now time.Time) {
 	exp, t := unixNano(expires), unixNano(now)
 	s := c.shard(k)
@@ -121,18 +134,12 @@ func (c *Cache[V]) Put(k *Key, v V, expires, now time.Time) {
 		c.evicted(old.v)
 		return
 	}
-	if len(s.m) >= c.perShard {
+	switch {
+	case len(s.m) >= c.perShard:
 		if t >= s.nextSweep {
-			s.nextSweep = t + int64(time.Second)
-			if s.nextSweep < t { // overflow
-				s.nextSweep = math.MaxInt64
-			}
-			for key, it := range s.m {
-				if t >= it.expires {
-					delete(s.m, key)
-					c.evicted(it.v)
-				}
-			}
+			s.nextSweep = after(t, time.Second)
+			s.nextTidy = after(t, TidyInterval)
+			c.sweep(s, t)
 		}
 		for key, it := range s.m {
 			if len(s.m) < c.perShard {
@@ -141,8 +148,51 @@ func (c *Cache[V]) Put(k *Key, v V, expires, now time.Time) {
 			delete(s.m, key)
 			c.evicted(it.v)
 		}
+	case s.nextTidy == 0:
+		s.nextTidy = after(t, TidyInterval)
+	case t >= s.nextTidy:
+		s.nextTidy = after(t, TidyInterval)
+		c.sweep(s, t)
 	}
 	s.m[*k] = item[V]{v, exp}
+	s.peak = max(s.peak, len(s.m))
+}
+
+// TidyInterval is how often a shard that is not full may be swept of expired
+// entries: rarely enough that the scan costs nothing next to the puts between
+// two sweeps, often enough that a burst's memory comes back within minutes of
+// its expiry.
+const TidyInterval = time.Minute
+
+// sweep drops s's expired entries, then, when s holds a quarter of its peak or
+// less, copies them into a map of their size: deleting from a Go map never
+// gives its memory back.
+func (c *Cache[V]) sweep(s *shard[V], t int64) {
+	for key, it := range s.m {
+		if t >= it.expires {
+			delete(s.m, key)
+			c.evicted(it.v)
+		}
+	}
+	if n := len(s.m); s.peak >= minShrinkPeak && n <= s.peak/4 {
+		m := make(map[Key]item[V], n)
+		for key, it := range s.m {
+			m[key] = it
+		}
+		s.m, s.peak = m, n
+	}
+}
+
+// minShrinkPeak: below this many entries, a map's spare room is not worth a
+// copy.
+const minShrinkPeak = 64
+
+// after is t plus d, saturated instead of overflowing.
+func after(t int64, d time.Duration) int64 {
+	if u := t + int64(d); u >= t {
+		return u
+	}
+	return math.MaxInt64
 }
 
 // Delete removes the value stored under k, if any.

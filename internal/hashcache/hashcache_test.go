@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,6 +186,71 @@ func TestSweepAtMostOncePerSecond(t *testing.T) {
 	if _, ok := c.Get(&ks[8]); !ok {
 		t.Error("newest entry missing")
 	}
+}
+
+// A shard that never fills is still swept of expired entries, at most once
+// every TidyInterval, on a put.
+func TestTidySweepsShardsThatAreNotFull(t *testing.T) {
+	l := newLedger(t)
+	c := New(64*100, l.onEvict) // a hundred entries per shard
+	ks := sameShard(c, 52)
+	var put []int
+	for i := range 50 {
+		c.Put(&ks[i], i, t0.Add(time.Second), t0)
+		put = append(put, i)
+	}
+	c.Put(&ks[50], 50, t0.Add(time.Hour), t0.Add(TidyInterval/2))
+	put = append(put, 50)
+	if got := c.Len(); got != 51 {
+		t.Fatalf("within TidyInterval of the first put: Len = %d, want 51 (no sweep yet)", got)
+	}
+	c.Put(&ks[51], 51, t0.Add(time.Hour), t0.Add(TidyInterval+time.Second))
+	put = append(put, 51)
+	if got := c.Len(); got != 2 {
+		t.Fatalf("after TidyInterval: Len = %d, want the 2 live entries", got)
+	}
+	for _, i := range []int{50, 51} {
+		if _, ok := c.Get(&ks[i]); !ok {
+			t.Errorf("live entry %d swept", i)
+		}
+	}
+	l.check(c, put)
+}
+
+// A burst's memory comes back after it expires: Go maps never shrink on
+// delete, so a tidied shard far below its peak is copied into a smaller map.
+func TestMemoryReturnsAfterBurst(t *testing.T) {
+	const n = 100_000
+	c := New[[48]byte](n, nil)
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var v [48]byte
+	for i := range n {
+		k := key(i)
+		c.Put(&k, v, t0.Add(time.Second), t0)
+	}
+	full := heap() - before
+	// Later, one new token per shard, long after the burst expired.
+	later := t0.Add(2 * TidyInterval)
+	for i, done := n, map[int]bool{}; len(done) < c.nShards; i++ {
+		k := key(i)
+		if sh := int(k[0]) % c.nShards; !done[sh] {
+			done[sh] = true
+			c.Put(&k, v, later.Add(time.Hour), later)
+		}
+	}
+	if got := c.Len(); got != c.nShards {
+		t.Fatalf("Len = %d after the burst expired, want %d", got, c.nShards)
+	}
+	if left := int64(heap()) - int64(before); left > int64(full/10) {
+		t.Errorf("%d KiB still held of the burst's %d KiB", left>>10, full>>10)
+	}
+	runtime.KeepAlive(c)
 }
 
 func TestOnEvictReplacementAndDelete(t *testing.T) {
