@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/devprovider"
 	"github.com/authgate/authgate/internal/flowtest"
+	"github.com/authgate/authgate/requestid"
 )
 
 // TestBearer: the Authorization header works without cookies, and an
@@ -179,6 +181,19 @@ func TestUpstreamDown(t *testing.T) {
 		if strings.Contains(string(body), addr) {
 			t.Errorf("502 body names the upstream: %s", body)
 		}
+	}
+}
+
+// Without an upstream (forward-auth only), a request outside the auth prefix
+// is authgate's own 404, and carries the request id like every own answer.
+func TestNoUpstreamAnswersWithRequestID(t *testing.T) {
+	g := newBenchGate(t, "UPSTREAM_URL", "")
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "http://app.test/x", nil)
+	req.Header.Set(requestid.Header, "own-404")
+	requestid.Middleware(g.h).ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound || rec.Header().Get(requestid.Header) != "own-404" {
+		t.Errorf("status %d, X-Request-Id %q; want 404 with own-404", rec.Code, rec.Header().Values(requestid.Header))
 	}
 }
 
