@@ -17,7 +17,6 @@ import (
 	"github.com/authgate/authgate/internal/upstream"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/proxy"
-	"github.com/authgate/authgate/requestid"
 	"github.com/authgate/authgate/tokens"
 )
 
@@ -244,14 +243,14 @@ func BenchmarkAuthenticate(b *testing.B) {
 }
 
 // BenchmarkServeHTTPWired is proxy mode with a bearer token as the authgate
-// command wires it: request ids and the in-flight gauge around the handler,
-// every decision and verification counted. The difference to
+// command wires it: the in-flight gauge around the handler, every decision
+// and verification counted. The difference to
 // BenchmarkServeHTTP/proxy-bearer is what operations cost per request.
 func BenchmarkServeHTTPWired(b *testing.B) {
 	g := newBenchGate(b)
 	m := metrics.New(promtext.NewRegistry())
 	g.engine.OnDecision = func(d proxy.Decision) { m.Decision(d.Allow, d.Reason) }
-	h := requestid.Middleware(m.InFlight(g.h))
+	h := m.InFlight(g.h)
 	benchRun(b, h, g.upstream, benchRequest("http://app.test/api/items?page=2", "Authorization", "Bearer "+g.token), "upstream")
 }
 

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +48,15 @@ type Handler struct {
 	upstream *httputil.ReverseProxy
 }
 
-type ctxKey struct{}
+// state is what one request carries through the handler to Rewrite, in one
+// context value: its id (requestid.Carrier, so its log lines find it) and the
+// identity to send upstream, set once the request is admitted.
+type state struct {
+	id string
+	m  *mapped // nil until admitted, and on a public route
+}
+
+func (s *state) RequestID() string { return s.id }
 
 // New returns the handler.
 func New(o Options) *Handler {
@@ -92,19 +99,27 @@ func New(o Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Identity headers from the client are removed before anything reads the request.
 	h.headers.strip(r.Header)
+	// The request id is picked here (unless whoever served the request first
+	// did) and kept in one context value, with the rest of what the request
+	// carries: one Request copy per request.
+	id := requestid.From(r.Context())
+	if id == "" {
+		id = requestid.Pick(r.Header.Get(requestid.Header))
+	}
 
 	if p := r.URL.Path; p == h.cfg.AuthPrefix || strings.HasPrefix(p, h.cfg.AuthPrefix+"/") {
+		r = r.WithContext(requestid.With(r.Context(), id))
 		requestid.Answer(w, r)
 		h.serveAuth(w, r, p[len(h.cfg.AuthPrefix):])
 		return
 	}
+	st := &state{id: id}
+	r = r.WithContext(requestid.WithCarrier(r.Context(), st))
 	m, ok := h.admit(w, r)
 	if !ok {
 		return
 	}
-	if m != nil {
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, m))
-	}
+	st.m = m
 	h.upstream.ServeHTTP(w, r)
 }
 
@@ -177,15 +192,17 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	// ends at its own value, so an append elsewhere copies.
 	vals := make([]string, 4)
 	h.setForwarded(pr, peer, trusted, vals[:3:3])
-	if m, ok := pr.In.Context().Value(ctxKey{}).(*mapped); ok {
-		h.headers.set(pr.Out.Header, &m.vals)
+	st, _ := requestid.CarrierFrom(pr.In.Context()).(*state)
+	if st == nil {
+		return // not a request ServeHTTP admitted
+	}
+	if st.m != nil {
+		h.headers.set(pr.Out.Header, &st.m.vals)
 	}
 	// Set on the outgoing request, like the identity headers, so that a
 	// client's "Connection: X-Request-Id" cannot strip it.
-	if id := requestid.From(pr.In.Context()); id != "" {
-		vals[3] = id
-		pr.Out.Header[requestid.Header] = vals[3:4:4]
-	}
+	vals[3] = st.id
+	pr.Out.Header[requestid.Header] = vals[3:4:4]
 }
 
 // scrub removes, in one pass over the outgoing header, everything the upstream

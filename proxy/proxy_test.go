@@ -191,7 +191,7 @@ func TestNoUpstreamAnswersWithRequestID(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "http://app.test/x", nil)
 	req.Header.Set(requestid.Header, "own-404")
-	requestid.Middleware(g.h).ServeHTTP(rec, req)
+	g.h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusNotFound || rec.Header().Get(requestid.Header) != "own-404" {
 		t.Errorf("status %d, X-Request-Id %q; want 404 with own-404", rec.Code, rec.Header().Values(requestid.Header))
 	}

@@ -1,15 +1,17 @@
 // Package requestid gives every request an id that ties its log lines, the
 // upstream's log lines and the client's report together.
 //
-// Middleware accepts the client's X-Request-Id when it is sane (1 to 64
-// characters of [A-Za-z0-9._-], so it cannot inject log fields or header
-// lines) and generates one otherwise, and puts it in the request's context.
-// The reverse proxy sends it upstream (proxy's Rewrite sets X-Request-Id from
-// the context); Answer puts it on the answers authgate writes itself. A
-// response relayed from the upstream is the upstream's (as Envoy leaves it by
-// default): the app has the id and may echo it, as many frameworks do.
-// NewLogHandler adds it to every log record made with that context, as
-// "request_id".
+// Pick accepts the client's X-Request-Id when it is sane (1 to 64 characters
+// of [A-Za-z0-9._-], so it cannot inject log fields or header lines) and
+// generates one otherwise. The handler that picks it keeps it in the
+// request's context, with With or, inside per-request state of its own, with
+// WithCarrier (proxy does: one context value and one copy of the Request per
+// request instead of two). The reverse proxy sends it upstream (proxy's
+// Rewrite sets X-Request-Id); Answer puts it on the answers authgate writes
+// itself. A response relayed from the upstream is the upstream's (as Envoy
+// leaves it by default): the app has the id and may echo it, as many
+// frameworks do. NewLogHandler adds it to every log record made with that
+// context, as "request_id".
 package requestid
 
 import (
@@ -31,13 +33,33 @@ type ctxKey struct{}
 
 // From returns the request id in ctx, or "".
 func From(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	switch v := ctx.Value(ctxKey{}).(type) {
+	case string:
+		return v
+	case Carrier:
+		return v.RequestID()
+	}
+	return ""
 }
 
 // With returns ctx carrying id.
 func With(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// A Carrier is a handler's per-request state that holds the request id.
+type Carrier interface{ RequestID() string }
+
+// WithCarrier returns ctx carrying c: From finds the id in it, and
+// CarrierFrom returns c itself to the handler that stored it.
+func WithCarrier(ctx context.Context, c Carrier) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// CarrierFrom returns the Carrier in ctx, or nil.
+func CarrierFrom(ctx context.Context) Carrier {
+	c, _ := ctx.Value(ctxKey{}).(Carrier)
+	return c
 }
 
 // Valid reports whether a client-supplied id may be used as is.
@@ -67,15 +89,13 @@ func New() string {
 	return string(out[:])
 }
 
-// Middleware assigns the request id (see the package doc).
-func Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(Header)
-		if !Valid(id) {
-			id = New()
-		}
-		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
-	})
+// Pick returns the id of a request whose X-Request-Id is sent: sent itself
+// when Valid, else a fresh one.
+func Pick(sent string) string {
+	if Valid(sent) {
+		return sent
+	}
+	return New()
 }
 
 // Answer sets X-Request-Id on w to r's id, for an answer the handler writes

@@ -2,9 +2,9 @@ package requestid
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -36,66 +36,66 @@ func TestValid(t *testing.T) {
 	}
 }
 
-func TestMiddlewareAndLog(t *testing.T) {
+func TestPickAnswerAndLog(t *testing.T) {
 	var buf bytes.Buffer
 	log := Logger(slog.New(slog.NewJSONHandler(&buf, nil)))
 	if Logger(log) != log {
 		t.Error("Logger wraps twice")
 	}
-	var seen string
-	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = From(r.Context())
-		log.With("component", "test").InfoContext(r.Context(), "inside")
-		Answer(w, r)
-	}))
-	// Without Answer, the response is left alone: a relayed one belongs to
-	// the upstream.
-	rec := httptest.NewRecorder()
-	Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if got := rec.Header().Values(Header); len(got) != 0 {
-		t.Errorf("Middleware answered %q by itself", got)
-	}
-	// Answer outside Middleware has no id to give.
-	rec = httptest.NewRecorder()
-	Answer(rec, httptest.NewRequest("GET", "/", nil))
-	if got := rec.Header().Values(Header); len(got) != 0 {
-		t.Errorf("Answer without an id set %q", got)
-	}
-
 	for _, tc := range []struct{ sent, want string }{
 		{"client-id.1", "client-id.1"},
 		{"bad id", ""},
 		{strings.Repeat("x", 65), ""},
 		{"", ""},
 	} {
-		buf.Reset()
-		req := httptest.NewRequest("GET", "/", nil)
-		if tc.sent != "" {
-			req.Header.Set(Header, tc.sent)
+		id := Pick(tc.sent)
+		if tc.want != "" && id != tc.want || tc.want == "" && (id == tc.sent || !Valid(id)) {
+			t.Errorf("Pick(%q) = %q", tc.sent, id)
 		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		got := rec.Header().Get(Header)
-		if tc.want != "" && got != tc.want || tc.want == "" && (got == tc.sent || !Valid(got)) {
-			t.Errorf("sent %q: answered %q", tc.sent, got)
+		// The id reaches the log line and the answer, whether the context
+		// carries it as a string or inside a handler's own state.
+		for name, ctx := range map[string]context.Context{
+			"With":        With(context.Background(), id),
+			"WithCarrier": WithCarrier(context.Background(), carrier{id}),
+		} {
+			buf.Reset()
+			log.With("component", "test").InfoContext(ctx, "inside")
+			var line map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatal(err)
+			}
+			if line["request_id"] != id || line["component"] != "test" {
+				t.Errorf("%s: log line %v", name, line)
+			}
+			rec := httptest.NewRecorder()
+			Answer(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+			if got := rec.Header().Values(Header); len(got) != 1 || got[0] != id {
+				t.Errorf("%s: answered %q, want %q", name, got, id)
+			}
 		}
-		if seen != got {
-			t.Errorf("context id %q, header %q", seen, got)
-		}
-		var line map[string]any
-		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-			t.Fatal(err)
-		}
-		if line["request_id"] != got || line["component"] != "test" {
-			t.Errorf("log line %v", line)
-		}
+	}
+	if c, ok := CarrierFrom(WithCarrier(context.Background(), carrier{"x"})).(carrier); !ok || c.id != "x" {
+		t.Errorf("CarrierFrom lost the carrier: %v", c)
+	}
+	if CarrierFrom(With(context.Background(), "x")) != nil {
+		t.Error("CarrierFrom found a carrier in a plain id")
 	}
 	buf.Reset()
 	log.Info("outside")
 	if strings.Contains(buf.String(), "request_id") {
 		t.Errorf("a line outside any request has a request id: %s", buf.String())
 	}
+	// Answer outside a request's context has no id to give.
+	rec := httptest.NewRecorder()
+	Answer(rec, httptest.NewRequest("GET", "/", nil))
+	if got := rec.Header().Values(Header); len(got) != 0 {
+		t.Errorf("Answer without an id set %q", got)
+	}
 }
+
+type carrier struct{ id string }
+
+func (c carrier) RequestID() string { return c.id }
 
 // Ids are 22 base64url characters and do not repeat, also across goroutines
 // (the generator's state is per thread).

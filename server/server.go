@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) (
 		}
 		return nil
 	}
-	handler := requestid.Middleware(o.Metrics.InFlight(h))
+	handler := o.Metrics.InFlight(h) // h picks each request's id
 	return &App{Handler: handler, Ready: ready, Collectors: lc.collectors, close: func() { lc.close(); closeStore() }}, nil
 }
 
