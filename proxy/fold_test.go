@@ -64,3 +64,28 @@ func TestSharedHeaderValuesStayIntact(t *testing.T) {
 		}
 	}
 }
+
+// peerString spells the peer as netip does, taking the RemoteAddr's own
+// spelling only where the two agree.
+func TestPeerString(t *testing.T) {
+	for _, remote := range []string{
+		"192.0.2.10:40000",
+		"[2001:db8::1]:443",
+		"[::1]:1",
+		"[::ffff:192.0.2.10]:80", // IPv4-mapped: peerAddr unmaps it
+		"[fe80::1%eth0]:80",
+		"[2001:DB8::1]:443", // not netip's spelling
+		"[2001:db8:0:0::1]:443",
+		"192.0.2.10", // no port
+		"garbage",
+		"",
+	} {
+		peer := peerAddr(remote)
+		if got, want := peerString(remote, peer), peer.String(); got != want {
+			t.Errorf("peerString(%q) = %q, want %q", remote, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = peerString("192.0.2.10:40000", peerAddr("192.0.2.10:40000")) }); n != 0 {
+		t.Errorf("peerString allocates %.0f times for a plain IPv4 peer", n)
+	}
+}

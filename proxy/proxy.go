@@ -229,7 +229,7 @@ func (h *Handler) scrub(hdr http.Header, trusted bool) {
 // from anyone else they are lies waiting to be believed by the upstream.
 // vals holds the three values (len 3, cap 3).
 func (h *Handler) setForwarded(pr *httputil.ProxyRequest, peer netip.Addr, trusted bool, vals []string) {
-	xff := peer.String()
+	xff := peerString(pr.In.RemoteAddr, peer)
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
@@ -318,6 +318,17 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// peerString is peer.String(), taken from remote (the RemoteAddr peer was
+// parsed from) when it spells the address the same way, as net/http's
+// RemoteAddr does but for IPv4-mapped addresses: no allocation per request.
+func peerString(remote string, peer netip.Addr) string {
+	var buf [64]byte
+	if host, _, err := net.SplitHostPort(remote); err == nil && string(peer.AppendTo(buf[:0])) == host {
+		return host
+	}
+	return peer.String()
 }
 
 func peerAddr(remote string) netip.Addr {
