@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authgate/authgate/internal/promtext"
-
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/oidcflow"
 	"github.com/authgate/authgate/provision"
 	"github.com/authgate/authgate/revocation"

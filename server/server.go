@@ -13,11 +13,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authgate/authgate/internal/promtext"
-
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/cookies"
 	"github.com/authgate/authgate/identity"
+	"github.com/authgate/authgate/internal/promtext"
 	"github.com/authgate/authgate/metrics"
 	"github.com/authgate/authgate/oidcflow"
 	"github.com/authgate/authgate/proxy"
