@@ -265,9 +265,13 @@ func (v *Verifier) verifySignature(ctx context.Context, h joseHeader, signingInp
 	}
 	// Several candidates only when the set repeats a kid: a kid-less token
 	// is refused when the set holds several keys (OIDC Core §10.1).
+	hash := rsaHash(h.Alg)
+	// The jwx verifier and the bytes it needs are made once, for the first
+	// candidate that is not an RS key.
 	var verifier jws.Verifier
+	var input []byte
 	for _, c := range cands {
-		if hash := rsaHash(h.Alg); hash != 0 && c.rsa != nil {
+		if hash != 0 && c.rsa != nil {
 			// RS256/384/512 with the key's precomputed modulus (rsa.go).
 			if c.rsa.verify(hash, signingInput, sig) {
 				return nil
@@ -278,8 +282,9 @@ func (v *Verifier) verifySignature(ctx context.Context, h joseHeader, signingInp
 			if verifier, err = jws.NewVerifier(jwa.SignatureAlgorithm(h.Alg)); err != nil {
 				return fmt.Errorf("%w: %v", ErrAlgorithm, err)
 			}
+			input = []byte(signingInput)
 		}
-		if verifier.Verify([]byte(signingInput), sig, c.key) == nil {
+		if verifier.Verify(input, sig, c.key) == nil {
 			return nil
 		}
 	}
