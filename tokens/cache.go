@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authgate/authgate/internal/hashcache"
 )
 
 // The verified-token cache remembers tokens whose signature has been verified,
@@ -175,17 +177,9 @@ func (t *profiles) release(e entry) {
 	t.mu.Lock()
 	if e.p.refs--; e.p.refs == 0 {
 		delete(t.m, e.p.key)
-		// A Go map keeps the room it once needed: after a burst of users has
-		// left the cache, copy the rest into a map of their size. Each copy
-		// follows three deletes per profile copied, so it costs O(1) a delete.
-		// (maps.Clone would copy the room too.)
-		if n := len(t.m); t.peak >= 64 && n <= t.peak/4 {
-			m := make(map[string]*profile, n)
-			for k, p := range t.m {
-				m[k] = p
-			}
-			t.m, t.peak = m, n
-		}
+		// After a burst of users has left the cache, the table gives the
+		// room they needed back.
+		t.m, t.peak = hashcache.Shrink(t.m, t.peak)
 	}
 	t.mu.Unlock()
 }

@@ -164,9 +164,7 @@ func (c *Cache[V]) Put(k *Key, v V, expires, now time.Time) {
 // its expiry.
 const TidyInterval = time.Minute
 
-// sweep drops s's expired entries, then, when s holds a quarter of its peak or
-// less, copies them into a map of their size: deleting from a Go map never
-// gives its memory back.
+// sweep drops s's expired entries, then shrinks s's map (see Shrink).
 func (c *Cache[V]) sweep(s *shard[V], t int64) {
 	for key, it := range s.m {
 		if t >= it.expires {
@@ -174,13 +172,24 @@ func (c *Cache[V]) sweep(s *shard[V], t int64) {
 			c.evicted(it.v)
 		}
 	}
-	if n := len(s.m); s.peak >= minShrinkPeak && n <= s.peak/4 {
-		m := make(map[Key]item[V], n)
-		for key, it := range s.m {
-			m[key] = it
-		}
-		s.m, s.peak = m, n
+	s.m, s.peak = Shrink(s.m, s.peak)
+}
+
+// Shrink returns m and peak, the most entries m has held since it was made;
+// or, when m holds a quarter of peak or less, a copy of m in a map of its size
+// and that size as the new peak. Deleting from a Go map never gives its memory
+// back (and maps.Clone copies the room too). Called after deletes, it costs
+// O(1) a delete: each copy of n entries follows at least 3n of them.
+func Shrink[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
+	n := len(m)
+	if peak < minShrinkPeak || n > peak/4 {
+		return m, peak
 	}
+	small := make(map[K]V, n)
+	for k, v := range m {
+		small[k] = v
+	}
+	return small, n
 }
 
 // minShrinkPeak: below this many entries, a map's spare room is not worth a
