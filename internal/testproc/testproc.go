@@ -26,11 +26,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,27 +60,64 @@ func (b *Buffer) String() string {
 }
 
 // FreeAddr returns a loopback address ("127.0.0.1:port") nothing listens on
-// right now.
+// right now (see FreePort).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
-// FreePort asks the kernel for an unused loopback port. It is released before
-// the caller's server binds it, so another process may take it in between:
-// callers that cannot tolerate that retry with a new port.
+// FreePort returns a loopback port nothing is bound to right now. It is
+// released before the caller's server binds it, so another process may take it
+// in between: callers that cannot tolerate that retry with a new port.
+//
+// It is picked at random below the kernel's ephemeral range, not by listening
+// on port 0. The ephemeral ports are also the local ports of every outgoing
+// connection, and a test suite running its packages in parallel opens
+// thousands of those: a port freed for a server was seen taken by one before
+// the server bound it ("address already in use"). Below the range only other
+// servers' ports can collide.
 func FreePort() (int, error) {
+	if low := ephemeralLow(); low-firstPort >= 1000 {
+		for range 64 {
+			port := firstPort + rand.IntN(low-firstPort)
+			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				l.Close()
+				return port, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// firstPort is the lowest port FreePort picks: above the ports that services
+// commonly use.
+const firstPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0 where
+// it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b)) // "32768\t60999"
+	if len(f) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // DieWithParent has the kernel send sig to cmd's process when the test binary

@@ -1,6 +1,7 @@
 package testproc
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,5 +70,31 @@ func TestTail(t *testing.T) {
 	}
 	if got := Tail(filepath.Join(t.TempDir(), "missing"), 2); !strings.HasPrefix(got, "(cannot read log:") {
 		t.Errorf("Tail of a missing file = %q", got)
+	}
+}
+
+// FreePort stays out of the ephemeral range, where outgoing connections take
+// ports, and what it returns can be listened on.
+func TestFreePortBelowEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	if low == 0 {
+		t.Fatal("cannot read /proc/sys/net/ipv4/ip_local_port_range")
+	}
+	for range 20 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < firstPort || port >= low {
+			t.Errorf("FreePort() = %d, want one in [%d, %d)", port, firstPort, low)
+		}
+		l, err := net.Listen("tcp", FreeAddr(t))
+		if err != nil {
+			t.Fatalf("listen on FreeAddr: %v", err)
+		}
+		if p := l.Addr().(*net.TCPAddr).Port; p < firstPort || p >= low {
+			t.Errorf("FreeAddr port %d, want one in [%d, %d)", p, firstPort, low)
+		}
+		l.Close()
 	}
 }
