@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,16 +75,23 @@ func FreeAddr(t testing.TB) string {
 // released before the caller's server binds it, so another process may take it
 // in between: callers that cannot tolerate that retry with a new port.
 //
-// It is picked at random below the kernel's ephemeral range, not by listening
-// on port 0. The ephemeral ports are also the local ports of every outgoing
-// connection, and a test suite running its packages in parallel opens
-// thousands of those: a port freed for a server was seen taken by one before
-// the server bound it ("address already in use"). Below the range only other
-// servers' ports can collide.
+// It is picked below the kernel's ephemeral range, not by listening on port 0.
+// The ephemeral ports are also the local ports of every outgoing connection,
+// and a test suite running its packages in parallel opens thousands of those:
+// a port freed for a server was seen taken by one before the server bound it
+// ("address already in use"). Below the range only other servers' ports can
+// collide.
+//
+// Within a process the ports are walked in turn from a random origin, never
+// drawn independently: two draws can repeat a port that was free when checked
+// because nothing had bound it yet, and CI saw a test given the same port for
+// authgate and for the Caddy in front of it. The random origin keeps parallel
+// test processes apart.
 func FreePort() (int, error) {
 	if low := ephemeralLow(); low-firstPort >= 1000 {
+		span := low - firstPort
 		for range 64 {
-			port := firstPort + rand.IntN(low-firstPort)
+			port := firstPort + int((portOrigin()+portCursor.Add(1))%uint64(span))
 			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
 				l.Close()
 				return port, nil
@@ -97,6 +105,13 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// portOrigin and portCursor place FreePort's walk: process-wide because
+// uniqueness is per process, whatever test or helper asks.
+var (
+	portOrigin = sync.OnceValue(func() uint64 { return rand.Uint64N(1 << 32) })
+	portCursor atomic.Uint64
+)
 
 // firstPort is the lowest port FreePort picks: above the ports that services
 // commonly use.

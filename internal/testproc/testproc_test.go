@@ -98,3 +98,19 @@ func TestFreePortBelowEphemeralRange(t *testing.T) {
 		l.Close()
 	}
 }
+
+// FreePort never hands out a port twice in a process, even when the first
+// was never bound: two servers of one test must not be given one address.
+func TestFreePortDoesNotRepeat(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[port] {
+			t.Fatalf("FreePort() = %d a second time after %d calls", port, len(seen))
+		}
+		seen[port] = true
+	}
+}
