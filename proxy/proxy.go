@@ -99,13 +99,9 @@ func New(o Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Identity headers from the client are removed before anything reads the request.
 	h.headers.strip(r.Header)
-	// The request id is picked here (unless whoever served the request first
-	// did) and kept in one context value, with the rest of what the request
-	// carries: one Request copy per request.
-	id := requestid.From(r.Context())
-	if id == "" {
-		id = requestid.Pick(r.Header.Get(requestid.Header))
-	}
+	// The request id is picked here and kept in one context value, with the
+	// rest of what the request carries: one Request copy per request.
+	id := requestid.Pick(r.Header.Get(requestid.Header))
 
 	if p := r.URL.Path; p == h.cfg.AuthPrefix || strings.HasPrefix(p, h.cfg.AuthPrefix+"/") {
 		r = r.WithContext(requestid.With(r.Context(), id))
