@@ -88,7 +88,7 @@ func FreeAddr(t testing.TB) string {
 // authgate and for the Caddy in front of it. The random origin keeps parallel
 // test processes apart.
 func FreePort() (int, error) {
-	if low := ephemeralLow(); low-firstPort >= 1000 {
+	if low := portLimit(); low-firstPort >= 1000 {
 		span := low - firstPort
 		for range 64 {
 			port := firstPort + int((portOrigin()+portCursor.Add(1))%uint64(span))
@@ -106,11 +106,13 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// portOrigin and portCursor place FreePort's walk: process-wide because
-// uniqueness is per process, whatever test or helper asks.
+// portOrigin and portCursor place FreePort's walk, below portLimit (the
+// kernel's setting, read once): process-wide because uniqueness is per
+// process, whatever test or helper asks.
 var (
 	portOrigin = sync.OnceValue(func() uint64 { return rand.Uint64N(1 << 32) })
 	portCursor atomic.Uint64
+	portLimit  = sync.OnceValue(ephemeralLow)
 )
 
 // firstPort is the lowest port FreePort picks: above the ports that services
